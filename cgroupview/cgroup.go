@@ -1,0 +1,118 @@
+package cgroupview
+
+import (
+	"bytes"
+	"fmt"
+	"path"
+	"path/filepath"
+	"strings"
+)
+
+// Cgroup is where one process sits in the hierarchy: a path per v1
+// controller, or one v2 path. Paths are as /proc/<pid>/cgroup shows them to
+// the daemon, i.e. relative to the daemon's cgroup namespace root.
+type Cgroup struct {
+	h  *Hierarchy
+	v2 string
+	v1 map[string]string
+}
+
+// trimInitScope drops a trailing /init.scope: systemd inside a container
+// moves its own init there, yet the container is the parent.
+func trimInitScope(p string) string {
+	if strings.HasSuffix(p, "/init.scope") {
+		p = strings.TrimSuffix(p, "/init.scope")
+		if p == "" {
+			p = "/"
+		}
+	}
+	return p
+}
+
+// ParseProcCgroup parses /proc/<pid>/cgroup ("id:controllers:path" lines)
+// into a Cgroup on h.
+func ParseProcCgroup(h *Hierarchy, data []byte) (*Cgroup, error) {
+	c := &Cgroup{h: h, v1: map[string]string{}}
+	found := false
+	for line := range bytes.SplitSeq(data, []byte{'\n'}) {
+		if len(line) == 0 {
+			continue
+		}
+		parts := bytes.SplitN(line, []byte{':'}, 3)
+		if len(parts) != 3 || len(parts[2]) == 0 || parts[2][0] != '/' {
+			return nil, fmt.Errorf("malformed cgroup line %q", line)
+		}
+		p := trimInitScope(path.Clean(string(parts[2])))
+		if len(parts[0]) == 1 && parts[0][0] == '0' && len(parts[1]) == 0 {
+			c.v2 = p
+			found = found || h.Mode == Unified
+			continue
+		}
+		for _, ctrl := range strings.Split(string(parts[1]), ",") {
+			c.v1[ctrl] = p
+			found = found || h.Mode == Legacy
+		}
+	}
+	if !found {
+		return nil, fmt.Errorf("%w: no %s entry", ErrNoCgroup, h.Mode)
+	}
+	return c, nil
+}
+
+// NewCgroup builds a Cgroup from explicit paths, for tests and for callers
+// that know the path already: on v2 the same path serves every controller.
+func NewCgroup(h *Hierarchy, p string) *Cgroup {
+	c := &Cgroup{h: h, v2: p, v1: map[string]string{}}
+	for _, ctrl := range v1Controllers {
+		c.v1[ctrl] = p
+	}
+	return c
+}
+
+// Hierarchy is the hierarchy this cgroup lives in.
+func (c *Cgroup) Hierarchy() *Hierarchy { return c.h }
+
+// Path is the cgroup's path for a controller ("/" is the root), or "" when
+// the process has none (a v1 controller not mounted).
+func (c *Cgroup) Path(controller string) string {
+	if c.h.Mode == Unified {
+		return c.v2
+	}
+	return c.v1[controller]
+}
+
+// IsRoot reports whether the process sits in the root cgroup of controller.
+func (c *Cgroup) IsRoot(controller string) bool { return c.Path(controller) == "/" }
+
+// Dir is the absolute directory of the cgroup for controller.
+func (c *Cgroup) Dir(controller string) (string, error) {
+	p := c.Path(controller)
+	base, ok := c.h.ControllerDir(controller)
+	if p == "" || !ok {
+		return "", fmt.Errorf("%w: %s", ErrNoCgroup, controller)
+	}
+	return filepath.Join(base, p), nil
+}
+
+// Ancestors lists the absolute directories of the cgroup and each parent up
+// to, and including, the hierarchy root: limits are the smallest on this path.
+func (c *Cgroup) Ancestors(controller string) ([]string, error) {
+	p := c.Path(controller)
+	base, ok := c.h.ControllerDir(controller)
+	if p == "" || !ok {
+		return nil, fmt.Errorf("%w: %s", ErrNoCgroup, controller)
+	}
+	var dirs []string
+	for {
+		dirs = append(dirs, filepath.Join(base, p))
+		if p == "/" {
+			return dirs, nil
+		}
+		p = path.Dir(p)
+	}
+}
+
+// Key identifies the cgroup for per-container state kept between reads.
+func (c *Cgroup) Key(controller string) string {
+	return c.h.Mode.String() + ":" + controller + ":" + c.Path(controller)
+}

@@ -1,0 +1,82 @@
+package cgroupview
+
+import (
+	"errors"
+	"fmt"
+	"os"
+)
+
+func readMemoryV2(c *Cgroup) (Memory, error) {
+	dirs, err := c.Ancestors("memory")
+	if err != nil {
+		return Memory{}, err
+	}
+	var m Memory
+	// The root has no memory.max; a missing file is no limit.
+	if m.Limit, err = minLimit(dirs, "memory.max"); err != nil {
+		return m, fmt.Errorf("memory limit: %w", err)
+	}
+	if m.Usage, err = readUint(dirs[0] + "/memory.current"); err != nil {
+		return m, fmt.Errorf("memory usage: %w", err)
+	}
+	data, err := readFile(dirs[0] + "/memory.stat")
+	if err != nil {
+		return m, fmt.Errorf("memory stat: %w", err)
+	}
+	if m.Stat, err = ParseMemoryStatV2(data); err != nil {
+		return m, fmt.Errorf("%s/memory.stat: %w", dirs[0], err)
+	}
+
+	m.SwapUsage, err = readUint(dirs[0] + "/memory.swap.current")
+	if errors.Is(err, os.ErrNotExist) {
+		return m, nil // no swap accounting
+	}
+	if err != nil {
+		return m, fmt.Errorf("swap usage: %w", err)
+	}
+	m.SwapAccounting = true
+	if m.SwapLimit, err = minLimit(dirs, "memory.swap.max"); err != nil {
+		return m, fmt.Errorf("swap limit: %w", err)
+	}
+	return m, nil
+}
+
+// ParseMemoryStatV2 reads a v2 memory.stat, which is hierarchical already.
+func ParseMemoryStatV2(data []byte) (MemoryStat, error) {
+	var s MemoryStat
+	err := ParseFlatKeyed(data, func(k string, v uint64) {
+		switch k {
+		case "anon":
+			s.Anon = v
+		case "anon_thp":
+			s.AnonTHP = v
+		case "file":
+			s.File = v
+		case "file_mapped":
+			s.FileMapped = v
+		case "shmem":
+			s.Shmem = v
+		case "file_dirty":
+			s.FileDirty = v
+		case "file_writeback":
+			s.FileWriteback = v
+		case "active_anon":
+			s.ActiveAnon = v
+		case "inactive_anon":
+			s.InactiveAnon = v
+		case "active_file":
+			s.ActiveFile = v
+		case "inactive_file":
+			s.InactiveFile = v
+		case "unevictable":
+			s.Unevictable = v
+		case "slab":
+			s.Slab = v
+		case "slab_reclaimable":
+			s.SlabReclaimable = v
+		case "slab_unreclaimable":
+			s.SlabUnreclaimable = v
+		}
+	})
+	return s, err
+}

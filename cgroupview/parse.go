@@ -1,0 +1,134 @@
+package cgroupview
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"strconv"
+)
+
+// NoLimit stands for "no limit": v2 "max" and v1's huge "unlimited" value.
+const NoLimit = math.MaxUint64
+
+// v1Unlimited is the smallest value treated as "unlimited" in a v1 limit
+// file: the kernel writes PAGE_COUNTER_MAX pages, 9223372036854771712 with
+// 4 KiB pages, and less with larger pages.
+const v1Unlimited = 1 << 62
+
+// ErrEmpty is returned for a cgroup file that exists but holds nothing.
+var ErrEmpty = errors.New("empty cgroup file")
+
+// ParseLimit parses a one-value limit file: a number, v2's "max", or v1's
+// unlimited value, the last two as NoLimit.
+func ParseLimit(data []byte) (uint64, error) {
+	s := bytes.TrimSpace(data)
+	if len(s) == 0 {
+		return 0, ErrEmpty
+	}
+	if string(s) == "max" {
+		return NoLimit, nil
+	}
+	if s[0] == '-' { // v1 cpu.cfs_quota_us and friends write -1
+		if string(s) == "-1" {
+			return NoLimit, nil
+		}
+		return 0, fmt.Errorf("negative limit %q", s)
+	}
+	v, err := strconv.ParseUint(string(s), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("malformed limit %q: %w", s, err)
+	}
+	if v >= v1Unlimited {
+		return NoLimit, nil
+	}
+	return v, nil
+}
+
+// ParseUint parses a one-value counter file.
+func ParseUint(data []byte) (uint64, error) {
+	s := bytes.TrimSpace(data)
+	if len(s) == 0 {
+		return 0, ErrEmpty
+	}
+	v, err := strconv.ParseUint(string(s), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("malformed counter %q: %w", s, err)
+	}
+	return v, nil
+}
+
+// ParseFlatKeyed calls fn for every "key value" line of a flat-keyed file
+// such as memory.stat or cpu.stat. Keys are matched whole by fn, never by
+// prefix (file vs file_mapped, total_rss vs total_rss_huge).
+func ParseFlatKeyed(data []byte, fn func(key string, value uint64)) error {
+	for len(data) > 0 {
+		var line []byte
+		if i := bytes.IndexByte(data, '\n'); i >= 0 {
+			line, data = data[:i], data[i+1:]
+		} else {
+			line, data = data, nil
+		}
+		if len(line) == 0 {
+			continue
+		}
+		sp := bytes.IndexByte(line, ' ')
+		if sp <= 0 {
+			return fmt.Errorf("malformed flat-keyed line %q", line)
+		}
+		v, err := strconv.ParseUint(string(bytes.TrimSpace(line[sp+1:])), 10, 64)
+		if err != nil {
+			return fmt.Errorf("malformed value in line %q: %w", line, err)
+		}
+		fn(string(line[:sp]), v)
+	}
+	return nil
+}
+
+// readFile reads a small cgroup or proc file.
+func readFile(p string) ([]byte, error) {
+	return os.ReadFile(p)
+}
+
+// readLimit reads a limit file; a missing file means no limit there.
+func readLimit(p string) (uint64, error) {
+	data, err := readFile(p)
+	if errors.Is(err, os.ErrNotExist) {
+		return NoLimit, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	v, err := ParseLimit(data)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", p, err)
+	}
+	return v, nil
+}
+
+// readUint reads a counter file.
+func readUint(p string) (uint64, error) {
+	data, err := readFile(p)
+	if err != nil {
+		return 0, err
+	}
+	v, err := ParseUint(data)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", p, err)
+	}
+	return v, nil
+}
+
+// minLimit is the smallest of limit file name over dirs, NoLimit if none.
+func minLimit(dirs []string, name string) (uint64, error) {
+	m := uint64(NoLimit)
+	for _, d := range dirs {
+		v, err := readLimit(d + "/" + name)
+		if err != nil {
+			return 0, err
+		}
+		m = min(m, v)
+	}
+	return m, nil
+}

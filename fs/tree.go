@@ -1,0 +1,225 @@
+// Package fs is the read-only FUSE tree cgprocfs serves. It knows nothing of
+// cgroups: each file has a Content function that builds the file's bytes for
+// the calling process, once per open. The snapshot is what every later read
+// of that open is served from, and it is served with direct I/O so that the
+// kernel's page cache never hands one container's bytes to another.
+package fs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path"
+	"strings"
+	"syscall"
+	"time"
+
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+)
+
+// FSType is the "fuse.<name>" type the mount shows in /proc/mounts.
+const FSType = "fuse.cgprocfs"
+
+// ContentFunc builds a file's content for the thread pid that opens it.
+type ContentFunc func(ctx context.Context, pid uint32) ([]byte, error)
+
+// File is one file of the tree, at a slash-separated path under the mount
+// point such as "proc/meminfo".
+type File struct {
+	Path    string
+	Content ContentFunc
+}
+
+// ErrorErrno lets a ContentFunc choose the errno its error gives the reader;
+// other errors give EIO.
+type ErrorErrno interface{ Errno() syscall.Errno }
+
+// Options configure Mount.
+type Options struct {
+	Logger *slog.Logger
+	// Debug logs every FUSE request.
+	Debug bool
+}
+
+// Mount mounts the files at mountpoint and serves them until the returned
+// server is unmounted.
+func Mount(mountpoint string, files []File, o Options) (*fuse.Server, error) {
+	log := o.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	now := time.Now()
+	root := &dirNode{mtime: now}
+	// Everything is static but content, so the kernel may cache names and
+	// attributes for long.
+	long := time.Hour
+	opts := &gofs.Options{
+		EntryTimeout:    &long,
+		AttrTimeout:     &long,
+		NegativeTimeout: &long,
+		MountOptions: fuse.MountOptions{
+			AllowOther:    true,
+			Name:          "cgprocfs",
+			FsName:        "cgprocfs",
+			DirectMount:   true,
+			DisableXAttrs: true,
+			Debug:         o.Debug,
+			// Reads with direct I/O arrive in chunks of at most this.
+			MaxReadAhead: 128 << 10,
+		},
+		OnAdd: func(ctx context.Context) {
+			for _, f := range files {
+				addFile(ctx, root, f, now, log)
+			}
+		},
+	}
+	for _, f := range files {
+		if f.Path == "" || strings.HasPrefix(f.Path, "/") || path.Clean(f.Path) != f.Path {
+			return nil, fmt.Errorf("bad file path %q", f.Path)
+		}
+	}
+	return gofs.Mount(mountpoint, root, opts)
+}
+
+func addFile(ctx context.Context, root *dirNode, f File, mtime time.Time, log *slog.Logger) {
+	parts := strings.Split(f.Path, "/")
+	dir := &root.Inode
+	for _, name := range parts[:len(parts)-1] {
+		child := dir.GetChild(name)
+		if child == nil {
+			child = dir.NewPersistentInode(ctx, &dirNode{mtime: mtime}, gofs.StableAttr{Mode: syscall.S_IFDIR})
+			dir.AddChild(name, child, false)
+		}
+		dir = child
+	}
+	node := &fileNode{content: f.Content, mtime: mtime, log: log.With("file", f.Path)}
+	dir.AddChild(parts[len(parts)-1], dir.NewPersistentInode(ctx, node, gofs.StableAttr{Mode: syscall.S_IFREG}), false)
+}
+
+// dirNode is a directory: mode 0555, and every change refused.
+type dirNode struct {
+	gofs.Inode
+	mtime time.Time
+}
+
+var (
+	_ gofs.NodeGetattrer = (*dirNode)(nil)
+	_ gofs.NodeSetattrer = (*dirNode)(nil)
+	_ gofs.NodeCreater   = (*dirNode)(nil)
+	_ gofs.NodeMkdirer   = (*dirNode)(nil)
+	_ gofs.NodeMknoder   = (*dirNode)(nil)
+	_ gofs.NodeUnlinker  = (*dirNode)(nil)
+	_ gofs.NodeRmdirer   = (*dirNode)(nil)
+	_ gofs.NodeRenamer   = (*dirNode)(nil)
+	_ gofs.NodeSymlinker = (*dirNode)(nil)
+	_ gofs.NodeLinker    = (*dirNode)(nil)
+)
+
+func (d *dirNode) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	out.Mode = syscall.S_IFDIR | 0o555
+	out.Nlink = 2
+	setTimes(&out.Attr, d.mtime)
+	return 0
+}
+
+func (d *dirNode) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	return syscall.EPERM
+}
+
+func (d *dirNode) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*gofs.Inode, gofs.FileHandle, uint32, syscall.Errno) {
+	return nil, nil, 0, syscall.EROFS
+}
+
+func (d *dirNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	return nil, syscall.EROFS
+}
+
+func (d *dirNode) Mknod(ctx context.Context, name string, mode uint32, dev uint32, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	return nil, syscall.EROFS
+}
+
+func (d *dirNode) Unlink(ctx context.Context, name string) syscall.Errno { return syscall.EROFS }
+
+func (d *dirNode) Rmdir(ctx context.Context, name string) syscall.Errno { return syscall.EROFS }
+
+func (d *dirNode) Rename(ctx context.Context, name string, newParent gofs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
+	return syscall.EROFS
+}
+
+func (d *dirNode) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	return nil, syscall.EROFS
+}
+
+func (d *dirNode) Link(ctx context.Context, target gofs.InodeEmbedder, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	return nil, syscall.EROFS
+}
+
+// fileNode is a file whose content is built for each open.
+type fileNode struct {
+	gofs.Inode
+	content ContentFunc
+	mtime   time.Time
+	log     *slog.Logger
+}
+
+var (
+	_ gofs.NodeGetattrer = (*fileNode)(nil)
+	_ gofs.NodeSetattrer = (*fileNode)(nil)
+	_ gofs.NodeOpener    = (*fileNode)(nil)
+)
+
+func (f *fileNode) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	// Size 0 as in /proc: the content differs per reader, and direct I/O
+	// makes readers read until EOF whatever the size says.
+	out.Mode = syscall.S_IFREG | 0o444
+	out.Nlink = 1
+	setTimes(&out.Attr, f.mtime)
+	return 0
+}
+
+func (f *fileNode) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	return syscall.EPERM
+}
+
+func (f *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
+	if flags&syscall.O_ACCMODE != syscall.O_RDONLY || flags&syscall.O_TRUNC != 0 {
+		return nil, 0, syscall.EACCES
+	}
+	caller, ok := fuse.FromContext(ctx)
+	if !ok {
+		return nil, 0, syscall.EIO
+	}
+	data, err := f.content(ctx, caller.Pid)
+	if err != nil {
+		var e ErrorErrno
+		if errors.As(err, &e) {
+			return nil, 0, e.Errno()
+		}
+		f.log.Warn("building content failed", "pid", caller.Pid, "err", err)
+		return nil, 0, syscall.EIO
+	}
+	return &snapshot{data: data}, fuse.FOPEN_DIRECT_IO, 0
+}
+
+// snapshot is the content of one open; all its reads are served from it.
+type snapshot struct{ data []byte }
+
+var _ gofs.FileReader = (*snapshot)(nil)
+
+func (s *snapshot) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	if off < 0 {
+		return nil, syscall.EINVAL
+	}
+	if off >= int64(len(s.data)) {
+		return fuse.ReadResultData(nil), 0
+	}
+	end := min(off+int64(len(dest)), int64(len(s.data)))
+	return fuse.ReadResultData(s.data[off:end]), 0
+}
+
+func setTimes(a *fuse.Attr, t time.Time) {
+	a.SetTimes(&t, &t, &t)
+	a.Owner = fuse.Owner{Uid: 0, Gid: 0}
+}

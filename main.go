@@ -1,0 +1,39 @@
+// Command cgprocfs serves container-scoped /proc and /sys files from one
+// host-level FUSE mount. See README.md.
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/urfave/cli/v2"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	app := &cli.App{
+		Name:  "cgprocfs",
+		Usage: "give every container its own view of /proc/meminfo, /proc/stat and friends",
+		Description: "cgprocfs mounts one read-only FUSE filesystem on the host. Containers bind-mount its files\n" +
+			"over their own /proc files; every read is answered for the cgroup of the process that reads.",
+		HideVersion: true,
+		Commands: []*cli.Command{
+			mountCommand(),
+			{
+				Name:  "version",
+				Usage: "print the version",
+				Action: func(c *cli.Context) error {
+					fmt.Fprintln(c.App.Writer, "cgprocfs", version)
+					return nil
+				},
+			},
+		},
+	}
+	if err := app.Run(os.Args); err != nil {
+		slog.Error(err.Error())
+		os.Exit(1)
+	}
+}

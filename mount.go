@@ -1,0 +1,161 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/cgprocfs/cgprocfs/cgroupview"
+	"github.com/cgprocfs/cgprocfs/fs"
+	"github.com/cgprocfs/cgprocfs/procfiles"
+	"github.com/cgprocfs/cgprocfs/provider"
+)
+
+// DefaultMountpoint is where cgprocfs mounts when given no mount point.
+const DefaultMountpoint = "/var/lib/cgprocfs"
+
+func mountCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "mount",
+		Usage:     "mount and serve in the foreground until SIGINT or SIGTERM",
+		ArgsUsage: "[MOUNTPOINT (default " + DefaultMountpoint + ")]",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "cgroup-root", Value: "/sys/fs/cgroup", Usage: "where the cgroup hierarchy is mounted (v1 controller directories or a v2 tree)"},
+			&cli.StringFlag{Name: "proc-root", Value: "/proc", Usage: "where host data (meminfo, stat, ...) is read from; callers are always looked up in /proc"},
+			&cli.UintFlag{Name: "active-file-used-percent", Value: 0, Usage: "count this share (0-100) of a container's active file pages (its working set) as used memory"},
+			&cli.BoolFlag{Name: "hide-swap", Usage: "show containers no swap (SwapTotal 0, empty /proc/swaps)"},
+			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
+			&cli.BoolFlag{Name: "fuse-debug", Usage: "log every FUSE request"},
+		},
+		Action: runMount,
+	}
+}
+
+func runMount(c *cli.Context) error {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.String("log-level"))); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	slog.SetDefault(log)
+
+	mountpoint := DefaultMountpoint
+	switch c.NArg() {
+	case 0:
+	case 1:
+		mountpoint = c.Args().First()
+	default:
+		return errors.New("mount takes at most one argument, the mount point")
+	}
+	mountpoint, err := filepath.Abs(mountpoint)
+	if err != nil {
+		return err
+	}
+	if pct := c.Uint("active-file-used-percent"); pct > 100 {
+		return fmt.Errorf("--active-file-used-percent must be 0 to 100, not %d", pct)
+	}
+
+	if os.Geteuid() != 0 {
+		return errors.New("cgprocfs mount must run as root (it mounts a filesystem that every user may read)")
+	}
+	if _, err := os.Stat("/dev/fuse"); err != nil {
+		return fmt.Errorf("/dev/fuse is missing (load the fuse module: modprobe fuse): %w", err)
+	}
+	h, err := cgroupview.Detect(c.String("cgroup-root"))
+	if err != nil {
+		return err
+	}
+	if err := claimMountpoint(mountpoint, log); err != nil {
+		return err
+	}
+	resolver, err := cgroupview.NewResolver(h, "/proc")
+	if err != nil {
+		return err
+	}
+	p := provider.New(provider.Config{
+		Hierarchy: h,
+		Resolver:  resolver,
+		ProcRoot:  c.String("proc-root"),
+		Memory: procfiles.MemoryPolicy{
+			ActiveFileUsedPercent: uint64(c.Uint("active-file-used-percent")),
+			HideSwap:              c.Bool("hide-swap"),
+		},
+		Logger: log,
+	})
+	server, err := fs.Mount(mountpoint, p.Files(), fs.Options{Logger: log, Debug: c.Bool("fuse-debug")})
+	if err != nil {
+		return fmt.Errorf("mounting %s: %w", mountpoint, err)
+	}
+	log.Info("serving", "mountpoint", mountpoint, "cgroup", h.Mode.String(), "cgroup-root", h.Root, "version", version)
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	go p.Run(ctx)
+	served := make(chan struct{})
+	go func() { server.Wait(); close(served) }()
+	select {
+	case <-ctx.Done():
+		log.Info("signal received, unmounting", "mountpoint", mountpoint)
+		if err := server.Unmount(); err != nil {
+			// Busy (a container still bind-mounts a file): detach so
+			// the mount goes away as its users do.
+			log.Warn("unmount failed, detaching", "err", err)
+			if err := syscall.Unmount(mountpoint, syscall.MNT_DETACH); err != nil {
+				return fmt.Errorf("detaching %s: %w", mountpoint, err)
+			}
+		}
+		select {
+		case <-served:
+		case <-time.After(time.Second):
+		}
+	case <-served:
+		log.Warn("mount went away", "mountpoint", mountpoint)
+	}
+	return nil
+}
+
+// claimMountpoint makes mountpoint ready: created if missing, a stale
+// cgprocfs mount left by a crash detached, a live one refused.
+func claimMountpoint(mountpoint string, log *slog.Logger) error {
+	mounted, err := isCgprocfsMount(mountpoint)
+	if err != nil {
+		return err
+	}
+	if mounted {
+		if live(mountpoint) {
+			return fmt.Errorf("a live cgprocfs already serves %s", mountpoint)
+		}
+		log.Warn("replacing stale cgprocfs mount", "mountpoint", mountpoint)
+		if err := syscall.Unmount(mountpoint, syscall.MNT_DETACH); err != nil {
+			return fmt.Errorf("detaching stale mount %s: %w", mountpoint, err)
+		}
+	}
+	if err := os.MkdirAll(mountpoint, 0o755); err != nil {
+		return fmt.Errorf("creating mount point: %w", err)
+	}
+	return nil
+}
+
+// live tells whether the filesystem at mountpoint answers. A dead FUSE
+// daemon's mount answers ENOTCONN at once; a hung one is treated as live.
+func live(mountpoint string) bool {
+	done := make(chan error, 1)
+	go func() {
+		_, err := os.Stat(filepath.Join(mountpoint, "proc"))
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		return !errors.Is(err, syscall.ENOTCONN) && !errors.Is(err, syscall.ECONNABORTED)
+	case <-time.After(2 * time.Second):
+		return true
+	}
+}

@@ -1,0 +1,184 @@
+// Package procfiles renders the files cgprocfs serves. Renderers are pure:
+// parsed host /proc data plus cgroup data in, file bytes out, so every rule
+// is testable on fixtures.
+package procfiles
+
+import (
+	"bytes"
+	"fmt"
+	"strconv"
+
+	"github.com/cgprocfs/cgprocfs/cgroupview"
+)
+
+// Meminfo is a parsed /proc/meminfo that keeps every line, its order and its
+// layout, so a rendered file looks like the host kernel's.
+type Meminfo struct {
+	Lines []MeminfoLine
+	index map[string]int
+}
+
+// MeminfoLine is one "Key:   value[ kB]" line.
+type MeminfoLine struct {
+	Key string
+	// Value is as the file shows it (kB for lines with a kB unit).
+	Value uint64
+	// Width is the width of the padded value field after "Key:", which the
+	// kernel sets by padding the name; Suffix is what follows (" kB" or "").
+	Width  int
+	Suffix string
+}
+
+// ParseMeminfo parses /proc/meminfo.
+func ParseMeminfo(data []byte) (*Meminfo, error) {
+	m := &Meminfo{index: map[string]int{}}
+	for n, line := range bytes.Split(data, []byte{'\n'}) {
+		if len(line) == 0 {
+			continue
+		}
+		colon := bytes.IndexByte(line, ':')
+		if colon <= 0 {
+			return nil, fmt.Errorf("meminfo line %d: no key in %q", n+1, line)
+		}
+		rest := line[colon+1:]
+		suffix := ""
+		if bytes.HasSuffix(rest, []byte(" kB")) {
+			suffix = " kB"
+			rest = rest[:len(rest)-3]
+		}
+		v, err := strconv.ParseUint(string(bytes.TrimLeft(rest, " ")), 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("meminfo line %d: %q: %w", n+1, line, err)
+		}
+		key := string(line[:colon])
+		if _, dup := m.index[key]; dup {
+			return nil, fmt.Errorf("meminfo line %d: duplicate key %q", n+1, key)
+		}
+		m.index[key] = len(m.Lines)
+		m.Lines = append(m.Lines, MeminfoLine{Key: key, Value: v, Width: len(rest), Suffix: suffix})
+	}
+	if len(m.Lines) == 0 {
+		return nil, fmt.Errorf("meminfo: empty")
+	}
+	return m, nil
+}
+
+// Get returns the value of key as the file shows it.
+func (m *Meminfo) Get(key string) (uint64, bool) {
+	i, ok := m.index[key]
+	if !ok {
+		return 0, false
+	}
+	return m.Lines[i].Value, true
+}
+
+// Bytes renders the file in the kernel's layout.
+func (m *Meminfo) Bytes() []byte {
+	b := make([]byte, 0, 48*len(m.Lines))
+	for _, l := range m.Lines {
+		b = appendMeminfoLine(b, l.Key, l.Value, l.Width, l.Suffix)
+	}
+	return b
+}
+
+func appendMeminfoLine(b []byte, key string, v uint64, width int, suffix string) []byte {
+	b = append(b, key...)
+	b = append(b, ':')
+	var num [20]byte
+	digits := strconv.AppendUint(num[:0], v, 10)
+	// At least one space, as the kernel's padded names always leave one.
+	for pad := max(width-len(digits), 1); pad > 0; pad-- {
+		b = append(b, ' ')
+	}
+	b = append(b, digits...)
+	b = append(b, suffix...)
+	return append(b, '\n')
+}
+
+// MemoryPolicy holds the choices an operator makes about the memory view.
+type MemoryPolicy struct {
+	// ActiveFileUsedPercent counts this share of the cgroup's active file
+	// pages (its working set) as used memory rather than as cache.
+	ActiveFileUsedPercent uint64
+	// HideSwap shows no swap at all.
+	HideSwap bool
+}
+
+// ContainerMemory is the container's memory figures in bytes, derived from
+// host meminfo, cgroup data and policy. Both meminfo and swaps use it, so
+// they agree.
+type ContainerMemory struct {
+	Total, Free, Available, Cached uint64
+	SwapTotal, SwapFree            uint64
+	Stat                           cgroupview.MemoryStat
+}
+
+// ComputeMemory applies the memory formula (see README):
+//
+//	MemTotal     = min(host MemTotal, limit)
+//	MemFree      = MemTotal - usage, at least 0
+//	pinned       = shmem + dirty + writeback + share x active_file
+//	Cached       = file - pinned, at least 0
+//	MemAvailable = min(MemTotal, MemFree + Cached + reclaimable slab)
+//
+// Pinned page cache cannot be dropped on demand (a memcg neither reclaims
+// tmpfs nor limits dirty cache), so it counts as used.
+func ComputeMemory(host *Meminfo, mem cgroupview.Memory, p MemoryPolicy) ContainerMemory {
+	hostTotal, _ := host.Get("MemTotal")
+	hostSwap, _ := host.Get("SwapTotal")
+	s := mem.Stat
+	c := ContainerMemory{Stat: s}
+	c.Total = min(hostTotal*1024, mem.Limit)
+	c.Free = c.Total - min(c.Total, mem.Usage)
+	pinned := s.Shmem + s.FileDirty + s.FileWriteback + s.ActiveFile*min(p.ActiveFileUsedPercent, 100)/100
+	c.Cached = s.File - min(s.File, pinned)
+	c.Available = min(c.Total, c.Free+c.Cached+s.SlabReclaimable)
+	if mem.SwapAccounting && !p.HideSwap {
+		c.SwapTotal = min(hostSwap*1024, mem.SwapLimit)
+		c.SwapFree = c.SwapTotal - min(c.SwapTotal, mem.SwapUsage)
+	}
+	return c
+}
+
+// RenderMeminfo renders /proc/meminfo for a container: the host's lines in
+// the host's order and layout, with the container's values where it has them.
+func RenderMeminfo(host *Meminfo, c ContainerMemory) []byte {
+	s := c.Stat
+	kb := func(v uint64) uint64 { return v / 1024 }
+	values := map[string]uint64{
+		"MemTotal":       kb(c.Total),
+		"MemFree":        kb(c.Free),
+		"MemAvailable":   kb(c.Available),
+		"Buffers":        0,
+		"Cached":         kb(c.Cached),
+		"SwapCached":     0,
+		"Active":         kb(s.ActiveAnon + s.ActiveFile),
+		"Inactive":       kb(s.InactiveAnon + s.InactiveFile),
+		"Active(anon)":   kb(s.ActiveAnon),
+		"Inactive(anon)": kb(s.InactiveAnon),
+		"Active(file)":   kb(s.ActiveFile),
+		"Inactive(file)": kb(s.InactiveFile),
+		"Unevictable":    kb(s.Unevictable),
+		"SwapTotal":      kb(c.SwapTotal),
+		"SwapFree":       kb(c.SwapFree),
+		"Dirty":          kb(s.FileDirty),
+		"Writeback":      kb(s.FileWriteback),
+		"AnonPages":      kb(s.Anon),
+		"Mapped":         kb(s.FileMapped),
+		"Shmem":          kb(s.Shmem),
+		"KReclaimable":   kb(s.SlabReclaimable),
+		"Slab":           kb(s.Slab),
+		"SReclaimable":   kb(s.SlabReclaimable),
+		"SUnreclaim":     kb(s.SlabUnreclaimable),
+		"AnonHugePages":  kb(s.AnonTHP),
+	}
+	b := make([]byte, 0, 48*len(host.Lines))
+	for _, l := range host.Lines {
+		v, ok := values[l.Key]
+		if !ok {
+			v = l.Value
+		}
+		b = appendMeminfoLine(b, l.Key, v, l.Width, l.Suffix)
+	}
+	return b
+}

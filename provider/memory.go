@@ -1,0 +1,54 @@
+package provider
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/cgprocfs/cgprocfs/cgroupview"
+	"github.com/cgprocfs/cgprocfs/procfiles"
+)
+
+// containerMemory is the caller's memory view; nil with the host's meminfo
+// bytes when the caller sits in the root memory cgroup, which sees the host.
+func (p *Provider) containerMemory(pid uint32) (*procfiles.ContainerMemory, *procfiles.Meminfo, []byte, error) {
+	c, err := p.caller(pid)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	raw, err := p.hostFile("meminfo")
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("host meminfo: %w", err)
+	}
+	if c.Cgroup.IsRoot("memory") {
+		return nil, nil, raw, nil
+	}
+	host, err := procfiles.ParseMeminfo(raw)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("host meminfo: %w", err)
+	}
+	mem, err := cgroupview.ReadMemory(c.Cgroup)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("memory of %s: %w", c.Cgroup.Path("memory"), err)
+	}
+	cm := procfiles.ComputeMemory(host, mem, p.cfg.Memory)
+	return &cm, host, raw, nil
+}
+
+func (p *Provider) meminfo(ctx context.Context, pid uint32) ([]byte, error) {
+	cm, host, raw, err := p.containerMemory(pid)
+	if err != nil || cm == nil {
+		return raw, err
+	}
+	return procfiles.RenderMeminfo(host, *cm), nil
+}
+
+func (p *Provider) swaps(ctx context.Context, pid uint32) ([]byte, error) {
+	cm, _, _, err := p.containerMemory(pid)
+	if err != nil {
+		return nil, err
+	}
+	if cm == nil {
+		return p.hostFile("swaps")
+	}
+	return procfiles.RenderSwaps(*cm), nil
+}

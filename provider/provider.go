@@ -1,0 +1,77 @@
+// Package provider joins the pieces for each served file: who is asking
+// (cgroupview.Resolver), what their cgroup says (cgroupview), what the host
+// says (procRoot), and the pure renderers of procfiles.
+package provider
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/cgprocfs/cgprocfs/cgroupview"
+	"github.com/cgprocfs/cgprocfs/fs"
+	"github.com/cgprocfs/cgprocfs/procfiles"
+)
+
+// Config is what a Provider needs.
+type Config struct {
+	Hierarchy *cgroupview.Hierarchy
+	Resolver  *cgroupview.Resolver
+	// ProcRoot is where host data (meminfo, stat, ...) is read from.
+	ProcRoot string
+	Memory   procfiles.MemoryPolicy
+	Logger   *slog.Logger
+}
+
+// Provider builds the content of every file cgprocfs serves.
+type Provider struct {
+	cfg Config
+	log *slog.Logger
+}
+
+// New makes a Provider.
+func New(cfg Config) *Provider {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Provider{cfg: cfg, log: log}
+}
+
+// Files is the tree cgprocfs mounts.
+func (p *Provider) Files() []fs.File {
+	return []fs.File{
+		{Path: "proc/meminfo", Content: p.meminfo},
+		{Path: "proc/swaps", Content: p.swaps},
+	}
+}
+
+// Run does the background work (dropping state of containers that are gone)
+// until ctx ends.
+func (p *Provider) Run(ctx context.Context) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			p.cfg.Resolver.Forget()
+		}
+	}
+}
+
+func (p *Provider) caller(pid uint32) (*cgroupview.Caller, error) {
+	c, err := p.cfg.Resolver.Resolve(int(pid))
+	if err != nil {
+		return nil, fmt.Errorf("resolving caller %d: %w", pid, err)
+	}
+	return c, nil
+}
+
+func (p *Provider) hostFile(name string) ([]byte, error) {
+	return os.ReadFile(filepath.Join(p.cfg.ProcRoot, name))
+}
