@@ -146,11 +146,13 @@ func claimMountpoint(mountpoint string, log *slog.Logger) error {
 
 // live tells whether the filesystem at mountpoint answers. A dead FUSE
 // daemon's mount answers ENOTCONN at once; a hung one is treated as live.
+// statfs always reaches the daemon, where stat may be answered from the
+// kernel's attribute cache.
 func live(mountpoint string) bool {
 	done := make(chan error, 1)
 	go func() {
-		_, err := os.Stat(filepath.Join(mountpoint, "proc"))
-		done <- err
+		var st syscall.Statfs_t
+		done <- syscall.Statfs(mountpoint, &st)
 	}()
 	select {
 	case err := <-done:

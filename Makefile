@@ -1,0 +1,58 @@
+# cgprocfs developer entry points; see README.md.
+SHELL := /bin/bash
+export PATH := $(PATH):/usr/local/go/bin
+GO ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X main.version=$(VERSION)
+MOUNTPOINT ?= /var/lib/cgprocfs
+# How long each fuzz target runs in `make fuzz`.
+FUZZTIME ?= 30s
+
+.PHONY: all build run deps test check unit fuzz-seeds integration test-v2 fuzz bench clean
+
+all: build
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/cgprocfs .
+
+# Installs what is missing, builds, mounts at $(MOUNTPOINT) in the foreground.
+run:
+	hack/deps.sh run
+	$(MAKE) build
+	bin/cgprocfs mount $(MOUNTPOINT)
+
+deps:
+	hack/deps.sh test
+
+# Everything CI runs: set-up, format and vet, unit tests, fuzz seeds,
+# integration tests on this host, and the suite again on cgroup v2 in a VM.
+test: deps check unit fuzz-seeds integration test-v2
+
+check:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
+	$(GO) vet ./...
+
+# Unit tests (the fuzz targets' seed corpora run as part of them).
+unit:
+	$(GO) test -count=1 -race ./cgroupview/... ./procfiles/... ./fs/... ./provider/... .
+
+fuzz-seeds:
+	$(GO) test -count=1 -run '^Fuzz' ./...
+
+integration: build
+	CGPROCFS_BIN=$(CURDIR)/bin/cgprocfs $(GO) test -count=1 -v -timeout 20m ./integration/
+
+test-v2:
+	hack/vm/run.sh
+
+# Runs every fuzz target for $(FUZZTIME).
+fuzz:
+	hack/fuzz.sh $(FUZZTIME)
+
+bench: build
+	hack/deps.sh bench
+	$(GO) run ./hack/bench -bin bin/cgprocfs
+
+clean:
+	rm -rf bin

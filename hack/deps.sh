@@ -1,0 +1,56 @@
+#!/bin/sh
+# Installs what building and testing cgprocfs need on a fresh Debian machine,
+# as root. Only what is missing is installed, so it is quick on a second run.
+# Usage: hack/deps.sh [run|test|bench|vm]
+set -eu
+need=""
+want() { # want COMMAND PACKAGE
+	command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || need="$need $2"
+}
+want_file() { # want_file PATH PACKAGE
+	[ -e "$1" ] || need="$need $2"
+}
+
+want mount mount
+want unshare util-linux
+want_file /dev/fuse fuse3
+case "${1:-test}" in
+test|bench|vm)
+	want /usr/bin/free procps
+	want lscpu util-linux
+	want iostat sysstat
+	want setpriv util-linux
+	want runc runc
+	want_file /bin/busybox busybox-static
+	want dd coreutils
+	;;
+esac
+case "${1:-test}" in
+test|vm)
+	want qemu-system-x86_64 qemu-system-x86
+	want cpio cpio
+	want mkfs.ext4 e2fsprogs
+	;;
+esac
+case "${1:-test}" in
+bench)
+	want lxcfs lxcfs
+	;;
+esac
+
+if ! command -v go >/dev/null 2>&1 && [ -x /usr/local/go/bin/go ]; then
+	echo "note: Go is at /usr/local/go/bin; add it to PATH" >&2
+fi
+if [ -n "$need" ]; then
+	echo "installing:$need" >&2
+	if [ "$(id -u)" != 0 ]; then
+		echo "hack/deps.sh: installing packages needs root" >&2
+		exit 1
+	fi
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	# shellcheck disable=SC2086
+	apt-get install -y -qq --no-install-recommends $need >/dev/null
+fi
+# The fuse module may not be loaded on a fresh machine.
+[ -e /dev/fuse ] || modprobe fuse 2>/dev/null || true

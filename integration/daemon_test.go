@@ -1,0 +1,126 @@
+package integration
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func runHost(name string, args ...string) (string, error) {
+	out, err := exec.Command(name, args...).CombinedOutput()
+	return string(out), err
+}
+
+func TestWritesAreRefused(t *testing.T) {
+	d := startDaemon(t)
+	f := d.Path("proc/meminfo")
+	if _, err := os.OpenFile(f, os.O_WRONLY, 0); !errors.Is(err, syscall.EACCES) {
+		t.Errorf("open for writing: %v, want EACCES", err)
+	}
+	if _, err := os.OpenFile(f, os.O_RDWR, 0); !errors.Is(err, syscall.EACCES) {
+		t.Errorf("open for reading and writing: %v, want EACCES", err)
+	}
+	refused := func(what string, err error) {
+		t.Helper()
+		if !errors.Is(err, syscall.EPERM) && !errors.Is(err, syscall.EROFS) {
+			t.Errorf("%s: %v, want EPERM or EROFS", what, err)
+		}
+	}
+	refused("chmod", os.Chmod(f, 0o666))
+	refused("truncate", os.Truncate(f, 0))
+	refused("unlink", os.Remove(f))
+	refused("mkdir", os.Mkdir(d.Path("proc/new"), 0o755))
+	refused("rename", os.Rename(f, d.Path("proc/other")))
+	_, err := os.Create(d.Path("proc/new"))
+	refused("create", err)
+	if out, err := exec.Command("/bin/sh", "-c", "echo x > "+f).CombinedOutput(); err == nil {
+		t.Errorf("shell redirection into %s succeeded: %s", f, out)
+	}
+
+	for _, c := range []struct {
+		path string
+		mode os.FileMode
+	}{{"proc", os.ModeDir | 0o555}, {"proc/meminfo", 0o444}} {
+		st, err := os.Stat(d.Path(c.path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode() != c.mode {
+			t.Errorf("%s mode %v, want %v", c.path, st.Mode(), c.mode)
+		}
+		if sys := st.Sys().(*syscall.Stat_t); sys.Uid != 0 || sys.Gid != 0 {
+			t.Errorf("%s owned by %d:%d, want root", c.path, sys.Uid, sys.Gid)
+		}
+	}
+	// allow_other: any user may read.
+	if out, err := exec.Command("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "head", "-n1", f).CombinedOutput(); err != nil || !strings.HasPrefix(string(out), "MemTotal:") {
+		t.Errorf("reading as nobody: %v: %s", err, out)
+	}
+}
+
+func TestSIGTERMUnmounts(t *testing.T) {
+	d := startDaemon(t)
+	start := time.Now()
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-d.exited:
+	case <-time.After(2 * time.Second):
+		t.Fatalf("cgprocfs still running 2 s after SIGTERM")
+	}
+	if code := d.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Errorf("exit code %d after SIGTERM, want 0", code)
+	}
+	if isMounted(d.Mountpoint) {
+		t.Errorf("%s still mounted after exit", d.Mountpoint)
+	}
+	t.Logf("exited %v after SIGTERM", time.Since(start).Round(time.Millisecond))
+}
+
+func TestRefusals(t *testing.T) {
+	needRoot(t)
+	d := startDaemon(t)
+	cases := []struct {
+		name string
+		cmd  *exec.Cmd
+		want string
+	}{
+		{"second daemon on a live mount", exec.Command(binary, "mount", d.Mountpoint), "already serves"},
+		{"not root", exec.Command("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", binary, "mount", filepath.Join(t.TempDir(), "m")), "root"},
+		{"no cgroup hierarchy", exec.Command(binary, "mount", "--cgroup-root", t.TempDir(), filepath.Join(t.TempDir(), "m")), "no cgroup hierarchy"},
+	}
+	for _, c := range cases {
+		out, err := c.cmd.CombinedOutput()
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() == 0 {
+			t.Errorf("%s: %v, want a non-zero exit; output %s", c.name, err, out)
+			continue
+		}
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		if len(lines) != 1 || !strings.Contains(lines[0], c.want) {
+			t.Errorf("%s: want one line mentioning %q, got %q", c.name, c.want, out)
+		}
+	}
+}
+
+// A daemon killed by SIGKILL leaves a dead mount; the next start replaces it.
+func TestStaleMountIsReplaced(t *testing.T) {
+	d := startDaemon(t)
+	d.cmd.Process.Kill()
+	<-d.exited
+	if !isMounted(d.Mountpoint) {
+		t.Fatal("expected a stale mount after SIGKILL")
+	}
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(d.Mountpoint, &st); !errors.Is(err, syscall.ENOTCONN) {
+		t.Fatalf("statfs of the stale mount: %v, want ENOTCONN", err)
+	}
+	d2 := startDaemonAt(t, d.Mountpoint)
+	if b, err := os.ReadFile(d2.Path("proc/meminfo")); err != nil || !strings.HasPrefix(string(b), "MemTotal:") {
+		t.Fatalf("reading through the replacing daemon: %v %q", err, b)
+	}
+}
