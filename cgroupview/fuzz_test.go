@@ -1,0 +1,60 @@
+package cgroupview
+
+import "testing"
+
+// The fuzz targets check that no input makes a parser of kernel files panic;
+// their seeds run with the unit tests.
+
+func FuzzParseFlatKeyed(f *testing.F) {
+	f.Add([]byte("anon 1\nfile 2\n"))
+	f.Add([]byte("total_rss 5\ntotal_rss_huge 6"))
+	f.Add([]byte("key\n \n x 1"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ParseFlatKeyed(data, func(string, uint64) {})
+		ParseMemoryStatV1(data)
+		ParseMemoryStatV2(data)
+	})
+}
+
+func FuzzParseLimit(f *testing.F) {
+	for _, s := range []string{"max\n", "9223372036854771712\n", "-1", "", "100"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ParseLimit(data)
+		ParseUint(data)
+	})
+}
+
+func FuzzParseProcCgroup(f *testing.F) {
+	f.Add([]byte("12:cpu,cpuacct:/docker/abc\n4:memory:/docker/abc/init.scope\n0::/x\n"))
+	f.Add([]byte("0::/\n"))
+	f.Add([]byte("0::/init.scope"))
+	v1 := &Hierarchy{Root: "/r", Mode: Legacy, dirs: map[string]string{"memory": "/r/memory"}}
+	v2 := &Hierarchy{Root: "/r", Mode: Unified}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, h := range []*Hierarchy{v1, v2} {
+			c, err := ParseProcCgroup(h, data)
+			if err == nil {
+				c.Ancestors("memory")
+				c.Dir("memory")
+			}
+		}
+	})
+}
+
+func FuzzParsePidStat(f *testing.F) {
+	f.Add([]byte("1234 (a (weird) name) S 1 1234 1234 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 98765 1000 100 1 1 1"))
+	f.Add([]byte("1 ()) R 0"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ParsePidStat(data)
+	})
+}
+
+func FuzzParseNSLink(f *testing.F) {
+	f.Add([]byte("pid:[4026531836]"))
+	f.Add([]byte("[]"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ParseNSLink(data)
+	})
+}

@@ -1,0 +1,202 @@
+package cgroupview
+
+import (
+	"errors"
+	"testing"
+)
+
+const mib = 1 << 20
+
+func TestReadMemory(t *testing.T) {
+	v1, err := Detect("testdata/v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v2, err := Detect("testdata/v2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v1.Mode != Legacy || v2.Mode != Unified {
+		t.Fatalf("modes %v %v, want v1 v2", v1.Mode, v2.Mode)
+	}
+	cases := []struct {
+		name string
+		h    *Hierarchy
+		path string
+		want Memory
+	}{
+		{
+			// The parent limits 1 GiB memory and 2 GiB memsw; the
+			// child is unlimited: both come from the parent.
+			name: "v1 nested limits under unlimited child",
+			h:    v1, path: "/docker/ctr",
+			want: Memory{Limit: 1 << 30, Usage: 300 * mib, SwapAccounting: true, SwapLimit: 1 << 30, SwapUsage: 50 * mib},
+		},
+		{
+			name: "v1 without memsw has no swap accounting",
+			h:    v1, path: "/nomemsw",
+			want: Memory{Limit: 512 * mib, Usage: 100 * mib},
+		},
+		{
+			name: "v1 usage above the limit, memsw equal to memory: zero swap",
+			h:    v1, path: "/over",
+			want: Memory{Limit: 512 * mib, Usage: 600 * mib, SwapAccounting: true, SwapLimit: 0, SwapUsage: 0},
+		},
+		{
+			// memory.max: 2G, max, 1G; swap.max: max, 256M, 512M.
+			name: "v2 max walked up the tree",
+			h:    v2, path: "/kubepods/pod/ctr",
+			want: Memory{Limit: 1 << 30, Usage: 400 * mib, SwapAccounting: true, SwapLimit: 256 * mib, SwapUsage: 10 * mib},
+		},
+		{
+			name: "v2 unlimited without swap files",
+			h:    v2, path: "/noswap",
+			want: Memory{Limit: NoLimit, Usage: 50 * mib},
+		},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := ReadMemory(NewCgroup(c.h, c.path))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got.Stat = MemoryStat{}
+			if got != c.want {
+				t.Errorf("got  %+v\nwant %+v", got, c.want)
+			}
+		})
+	}
+}
+
+func TestReadMemoryStatKeys(t *testing.T) {
+	v1, _ := Detect("testdata/v1")
+	m, err := ReadMemory(NewCgroup(v1, "/docker/ctr"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The hierarchical total_* keys, never the cgroup-local ones, and
+	// exact keys: total_rss_huge must not land in total_rss.
+	want := MemoryStat{
+		Anon: 70 * mib, AnonTHP: 2 * mib, File: 200 * mib, FileMapped: 10 * mib,
+		Shmem: 64 * mib, FileDirty: 4 * mib, FileWriteback: 1 * mib,
+		ActiveAnon: 70 * mib, InactiveAnon: 64 * mib, ActiveFile: 45 * mib, InactiveFile: 90 * mib,
+	}
+	if m.Stat != want {
+		t.Errorf("v1 stat\n got %+v\nwant %+v", m.Stat, want)
+	}
+
+	v2, _ := Detect("testdata/v2")
+	m, err = ReadMemory(NewCgroup(v2, "/kubepods/pod/ctr"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = MemoryStat{
+		Anon: 100 * mib, AnonTHP: 4 * mib, File: 250 * mib, FileMapped: 20 * mib,
+		Shmem: 50 * mib, FileDirty: 8 * mib, FileWriteback: 2 * mib,
+		ActiveAnon: 90 * mib, InactiveAnon: 60 * mib, ActiveFile: 50 * mib, InactiveFile: 150 * mib,
+		Slab: 7 * mib, SlabReclaimable: 6 * mib, SlabUnreclaimable: 1 * mib,
+	}
+	if m.Stat != want {
+		t.Errorf("v2 stat\n got %+v\nwant %+v", m.Stat, want)
+	}
+}
+
+func TestReadMemoryErrors(t *testing.T) {
+	v2, _ := Detect("testdata/v2")
+	if _, err := ReadMemory(NewCgroup(v2, "/empty")); !errors.Is(err, ErrEmpty) {
+		t.Errorf("empty memory.max: %v, want ErrEmpty", err)
+	}
+	if _, err := ReadMemory(NewCgroup(v2, "/gone")); err == nil {
+		t.Error("a cgroup that does not exist gave no error")
+	}
+	if _, err := Detect("testdata"); !errors.Is(err, ErrNoHierarchy) {
+		t.Errorf("Detect of a non-hierarchy: %v, want ErrNoHierarchy", err)
+	}
+}
+
+func TestParseLimit(t *testing.T) {
+	cases := []struct {
+		in   string
+		want uint64
+		err  bool
+	}{
+		{"max\n", NoLimit, false},
+		{"9223372036854771712\n", NoLimit, false},
+		{"9223372036854710272\n", NoLimit, false}, // 64 KiB pages
+		{"-1\n", NoLimit, false},
+		{"314572800\n", 300 * mib, false},
+		{"0\n", 0, false},
+		{"", 0, true},
+		{"-5", 0, true},
+		{"12abc", 0, true},
+		{"99999999999999999999999", 0, true},
+	}
+	for _, c := range cases {
+		got, err := ParseLimit([]byte(c.in))
+		if (err != nil) != c.err || got != c.want {
+			t.Errorf("ParseLimit(%q) = %d, %v; want %d, err %v", c.in, got, err, c.want, c.err)
+		}
+	}
+}
+
+func TestParseProcCgroup(t *testing.T) {
+	v1 := &Hierarchy{Root: "/sys/fs/cgroup", Mode: Legacy, dirs: map[string]string{"memory": "/sys/fs/cgroup/memory", "cpu": "/sys/fs/cgroup/cpu,cpuacct", "cpuacct": "/sys/fs/cgroup/cpu,cpuacct"}}
+	v2 := &Hierarchy{Root: "/sys/fs/cgroup", Mode: Unified}
+	data := []byte("12:cpu,cpuacct:/docker/abc\n4:memory:/docker/abc/init.scope\n1:name=systemd:/x\n0::/system.slice/foo/init.scope\n")
+	c, err := ParseProcCgroup(v1, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Path("memory") != "/docker/abc" || c.Path("cpuacct") != "/docker/abc" {
+		t.Errorf("v1 paths: memory %q cpuacct %q", c.Path("memory"), c.Path("cpuacct"))
+	}
+	if d, _ := c.Dir("cpu"); d != "/sys/fs/cgroup/cpu,cpuacct/docker/abc" {
+		t.Errorf("co-mounted dir %q", d)
+	}
+	if anc, _ := c.Ancestors("memory"); len(anc) != 3 || anc[2] != "/sys/fs/cgroup/memory" {
+		t.Errorf("ancestors %q", anc)
+	}
+	c, err = ParseProcCgroup(v2, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Path("memory") != "/system.slice/foo" || c.IsRoot("memory") {
+		t.Errorf("v2 path %q", c.Path("memory"))
+	}
+	c, _ = ParseProcCgroup(v2, []byte("0::/init.scope\n"))
+	if !c.IsRoot("memory") {
+		t.Errorf("/init.scope at the root is the root, got %q", c.Path("memory"))
+	}
+	for _, bad := range []string{"", "0::\n", "garbage\n", "4:memory:relative\n"} {
+		if _, err := ParseProcCgroup(v2, []byte(bad)); err == nil {
+			t.Errorf("ParseProcCgroup(%q): no error", bad)
+		}
+	}
+	if _, err := ParseProcCgroup(v1, []byte("0::/only-v2\n")); !errors.Is(err, ErrNoCgroup) {
+		t.Errorf("v1 hierarchy with only a v2 line: %v, want ErrNoCgroup", err)
+	}
+}
+
+func TestParsePidStat(t *testing.T) {
+	st, err := ParsePidStat([]byte("1234 (a (weird) name) S 1 1234 1234 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 98765 1000 100 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.state != 'S' || st.ppid != 1 || st.start != 98765 {
+		t.Errorf("got %+v", st)
+	}
+	if _, err := ParsePidStat([]byte("1 (x) S 0")); err == nil {
+		t.Error("short stat: no error")
+	}
+}
+
+func TestParseNSLink(t *testing.T) {
+	if v, err := ParseNSLink([]byte("pid:[4026531836]")); err != nil || v != 4026531836 {
+		t.Errorf("got %d %v", v, err)
+	}
+	for _, bad := range []string{"", "pid:", "pid:[]", "pid:[x]", "[", "pid:[1"} {
+		if _, err := ParseNSLink([]byte(bad)); err == nil {
+			t.Errorf("ParseNSLink(%q): no error", bad)
+		}
+	}
+}
