@@ -1,0 +1,368 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+const cgroupRoot = "/sys/fs/cgroup"
+
+// env is what benchmarks share. Daemons start on first use and stay up for
+// the whole run; everything made is undone by cleanup, in reverse order.
+type env struct {
+	bin        string
+	duration   time.Duration
+	rounds     int
+	wantLxcfs  bool
+	cpuprofile string
+	unified    bool
+	tmp        string
+
+	mu       sync.Mutex
+	cleanups []func()
+	cleaned  bool
+
+	cgprocfs *daemon
+	lxcfs    *daemon
+	lxcfsErr error
+	lxcfsSet bool
+}
+
+// daemon is a FUSE daemon serving a mount point.
+type daemon struct {
+	name       string
+	mountpoint string
+	cmd        *exec.Cmd
+	log        *bytes.Buffer
+	exited     chan struct{}
+}
+
+func newEnv(bin string, duration time.Duration, rounds int, wantLxcfs bool, cpuprofile string) (*env, error) {
+	abs, err := filepath.Abs(bin)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(abs); err != nil {
+		return nil, fmt.Errorf("cgprocfs binary: %w (run make build)", err)
+	}
+	if _, err := os.Stat("/dev/fuse"); err != nil {
+		return nil, fmt.Errorf("/dev/fuse: %w", err)
+	}
+	e := &env{bin: abs, duration: duration, rounds: rounds, wantLxcfs: wantLxcfs, cpuprofile: cpuprofile}
+	// Layout check, as cgprocfs itself does it: a v2 tree has
+	// cgroup.controllers at its root, v1 has a directory per controller.
+	if _, err := os.Stat(filepath.Join(cgroupRoot, "cgroup.controllers")); err == nil {
+		e.unified = true
+	} else if _, err := os.Stat(filepath.Join(cgroupRoot, "memory", "memory.limit_in_bytes")); err != nil {
+		return nil, fmt.Errorf("no cgroup v2 tree nor v1 memory controller at %s", cgroupRoot)
+	}
+	e.tmp, err = os.MkdirTemp("", "cgprocfs-bench-")
+	if err != nil {
+		return nil, err
+	}
+	// FUSE mounts here are allow_other; let every user reach them.
+	if err := os.Chmod(e.tmp, 0o755); err != nil {
+		return nil, err
+	}
+	e.defer_(func() { os.RemoveAll(e.tmp) })
+	return e, nil
+}
+
+// defer_ registers an undo step for cleanup.
+func (e *env) defer_(f func()) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.cleanups = append(e.cleanups, f)
+}
+
+// cleanup undoes everything, once, newest first; safe from a signal
+// handler goroutine.
+func (e *env) cleanup() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.cleaned {
+		return
+	}
+	e.cleaned = true
+	for i := len(e.cleanups) - 1; i >= 0; i-- {
+		e.cleanups[i]()
+	}
+}
+
+func (e *env) printHeader() {
+	kernel, _ := os.ReadFile("/proc/sys/kernel/osrelease")
+	mode := "v1"
+	if e.unified {
+		mode = "v2"
+	}
+	load, _ := os.ReadFile("/proc/loadavg")
+	fmt.Printf("cgprocfs bench: kernel %s, %d CPUs, cgroup %s, load %s\n",
+		strings.TrimSpace(string(kernel)), runtime.NumCPU(), mode, strings.Join(strings.Fields(string(load))[:3], " "))
+	fmt.Printf("cgprocfs: %s (%s)\n", e.bin, e.version(e.bin, "version"))
+	if e.wantLxcfs {
+		if p, err := exec.LookPath("lxcfs"); err == nil {
+			fmt.Printf("lxcfs: %s (%s)\n", p, e.version(p, "--version"))
+		} else {
+			fmt.Println("lxcfs: not installed, left out (hack/deps.sh bench installs it)")
+		}
+	} else {
+		fmt.Println("lxcfs: left out (-no-lxcfs)")
+	}
+	fmt.Printf("each figure: %v of measuring in %d rounds, targets taking turns\n", e.duration, e.rounds)
+}
+
+func (e *env) version(bin, arg string) string {
+	out, err := exec.Command(bin, arg).CombinedOutput()
+	if err != nil {
+		return "version unknown"
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// startCgprocfs starts the daemon under test once, on a temporary mount
+// point, and waits until it serves proc/meminfo.
+func (e *env) startCgprocfs() (*daemon, error) {
+	if e.cgprocfs != nil {
+		return e.cgprocfs, nil
+	}
+	mp := filepath.Join(e.tmp, "cgprocfs")
+	args := []string{"mount"}
+	if e.cpuprofile != "" {
+		p, err := filepath.Abs(e.cpuprofile)
+		if err != nil {
+			return nil, err
+		}
+		args = append(args, "--cpuprofile", p)
+	}
+	d, err := e.startDaemon("cgprocfs", mp, e.bin, append(args, mp)...)
+	if err != nil {
+		return nil, err
+	}
+	e.cgprocfs = d
+	return d, nil
+}
+
+// startLxcfs starts Debian's lxcfs once in the foreground on its own
+// temporary mount point, with its own pid file so that a system lxcfs
+// keeps running undisturbed. It returns nil, nil when lxcfs is not wanted
+// or not installed.
+func (e *env) startLxcfs() (*daemon, error) {
+	if e.lxcfsSet {
+		return e.lxcfs, e.lxcfsErr
+	}
+	e.lxcfsSet = true
+	if !e.wantLxcfs {
+		return nil, nil
+	}
+	p, err := exec.LookPath("lxcfs")
+	if err != nil {
+		return nil, nil
+	}
+	mp := filepath.Join(e.tmp, "lxcfs")
+	e.lxcfs, e.lxcfsErr = e.startDaemon("lxcfs", mp, p, "--foreground", "--pidfile", filepath.Join(e.tmp, "lxcfs.pid"), mp)
+	return e.lxcfs, e.lxcfsErr
+}
+
+func (e *env) startDaemon(name, mp, bin string, args ...string) (*daemon, error) {
+	if err := os.MkdirAll(mp, 0o755); err != nil {
+		return nil, err
+	}
+	d := &daemon{name: name, mountpoint: mp, log: &bytes.Buffer{}, exited: make(chan struct{})}
+	d.cmd = exec.Command(bin, args...)
+	w := &syncWriter{w: d.log}
+	d.cmd.Stdout, d.cmd.Stderr = w, w
+	// If the bench dies without cleaning up, the daemon still unmounts.
+	d.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	if err := d.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting %s: %w", name, err)
+	}
+	go func() { d.cmd.Wait(); close(d.exited) }()
+	e.defer_(func() { d.stop() })
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if _, err := os.ReadFile(filepath.Join(mp, "proc", "meminfo")); err == nil && isMounted(mp) {
+			return d, nil
+		}
+		select {
+		case <-d.exited:
+			return nil, fmt.Errorf("%s exited before serving %s: %s", name, mp, w.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("%s did not serve %s within 15 s: %s", name, mp, w.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// stop ends the daemon with SIGTERM (SIGKILL after 5 s) and makes sure its
+// mount is gone.
+func (d *daemon) stop() {
+	select {
+	case <-d.exited:
+	default:
+		d.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-d.exited:
+		case <-time.After(5 * time.Second):
+			fmt.Fprintf(os.Stderr, "bench: %s ignored SIGTERM for 5 s, killing it\n", d.name)
+			d.cmd.Process.Kill()
+			<-d.exited
+		}
+	}
+	if isMounted(d.mountpoint) {
+		if err := syscall.Unmount(d.mountpoint, syscall.MNT_DETACH); err != nil {
+			fmt.Fprintf(os.Stderr, "bench: unmounting %s: %v\n", d.mountpoint, err)
+		}
+	}
+}
+
+// isMounted tells whether mp is a mount point, from mountinfo.
+func isMounted(mp string) bool {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		if fields := strings.Fields(s.Text()); len(fields) > 4 && fields[4] == mp {
+			return true
+		}
+	}
+	return false
+}
+
+// cgroup is a benchmark cgroup: one directory on v2, the memory and cpu
+// controllers' directories on v1.
+type cgroup struct {
+	unified bool
+	dirs    map[string]string // controller -> directory
+}
+
+// newCgroup creates cgroup cgprocfs-test-bench-<pid>-<name> with a memory
+// limit of limit bytes, removed by cleanup.
+func (e *env) newCgroup(name string, limit int64) (*cgroup, error) {
+	base := fmt.Sprintf("cgprocfs-test-bench-%d-%s", os.Getpid(), name)
+	cg := &cgroup{unified: e.unified, dirs: map[string]string{}}
+	if e.unified {
+		cg.dirs[""] = filepath.Join(cgroupRoot, base)
+	} else {
+		// Co-mounted controllers ("cpu,cpuacct" plus symlinks) share
+		// one directory.
+		seen := map[string]bool{}
+		for _, c := range []string{"memory", "cpu", "cpuacct", "cpuset", "blkio"} {
+			real, err := filepath.EvalSymlinks(filepath.Join(cgroupRoot, c))
+			if err != nil || seen[real] {
+				continue
+			}
+			seen[real] = true
+			cg.dirs[c] = filepath.Join(real, base)
+		}
+	}
+	for c, d := range cg.dirs {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			return nil, fmt.Errorf("creating cgroup: %w", err)
+		}
+		e.defer_(func() { removeCgroup(d) })
+		if c == "cpuset" {
+			// A v1 cpuset cgroup starts with no CPUs and no memory nodes.
+			for _, f := range []string{"cpuset.cpus", "cpuset.mems"} {
+				v, err := os.ReadFile(filepath.Join(filepath.Dir(d), f))
+				if err == nil {
+					err = os.WriteFile(filepath.Join(d, f), v, 0)
+				}
+				if err != nil {
+					return nil, fmt.Errorf("cgroup %s: %w", f, err)
+				}
+			}
+		}
+	}
+	file := filepath.Join(cg.dirs["memory"], "memory.limit_in_bytes")
+	if e.unified {
+		file = filepath.Join(cg.dirs[""], "memory.max")
+	}
+	if err := os.WriteFile(file, []byte(strconv.FormatInt(limit, 10)), 0); err != nil {
+		return nil, fmt.Errorf("setting memory limit: %w", err)
+	}
+	return cg, nil
+}
+
+// procs is the cgroup.procs files a process joins the cgroup through.
+func (cg *cgroup) procs() []string {
+	var fs []string
+	for _, d := range cg.dirs {
+		fs = append(fs, filepath.Join(d, "cgroup.procs"))
+	}
+	return fs
+}
+
+// removeCgroup removes a cgroup directory once its processes are gone.
+func removeCgroup(dir string) {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		err := syscall.Rmdir(dir)
+		if err == nil || errors.Is(err, syscall.ENOENT) {
+			return
+		}
+		if time.Now().After(deadline) {
+			fmt.Fprintf(os.Stderr, "bench: removing cgroup %s: %v\n", dir, err)
+			return
+		}
+		// Kill what is left (a child of an interrupted run), then retry.
+		if procs, _ := os.ReadFile(filepath.Join(dir, "cgroup.procs")); len(procs) > 0 {
+			for _, f := range strings.Fields(string(procs)) {
+				if pid, err := strconv.Atoi(f); err == nil {
+					syscall.Kill(pid, syscall.SIGKILL)
+				}
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// runChild re-executes this binary as benchmark name's Child inside cg and
+// returns its stdout. The child dies with the bench.
+func (e *env) runChild(name string, cg *cgroup, args ...string) ([]byte, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(self, append([]string{childFlag, name, strings.Join(cg.procs(), ",")}, args...)...)
+	var stdout bytes.Buffer
+	cmd.Stdout = &stdout
+	cmd.Stderr = os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("child %s: %w", name, err)
+	}
+	return stdout.Bytes(), nil
+}
+
+type syncWriter struct {
+	mu sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
+
+func (s *syncWriter) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.String()
+}
