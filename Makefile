@@ -35,7 +35,7 @@ check:
 
 # Unit tests (the fuzz targets' seed corpora run as part of them).
 unit:
-	$(GO) test -count=1 -race ./cgroupview/... ./procfiles/... ./fs/... ./provider/... .
+	$(GO) test -count=1 -race $$($(GO) list ./... | grep -v /integration)
 
 fuzz-seeds:
 	$(GO) test -count=1 -run '^Fuzz' ./...
