@@ -30,6 +30,8 @@ type Config struct {
 type Provider struct {
 	cfg Config
 	log *slog.Logger
+	// disks keeps diskstats counters monotonic per container.
+	disks diskState
 }
 
 // New makes a Provider.
@@ -46,6 +48,7 @@ func (p *Provider) Files() []fs.File {
 	return []fs.File{
 		{Path: "proc/meminfo", Content: p.meminfo},
 		{Path: "proc/swaps", Content: p.swaps},
+		{Path: "proc/diskstats", Content: p.diskstats},
 	}
 }
 
@@ -60,6 +63,7 @@ func (p *Provider) Run(ctx context.Context) {
 			return
 		case <-t.C:
 			p.cfg.Resolver.Forget()
+			p.disks.forget()
 		}
 	}
 }
