@@ -33,6 +33,7 @@ func mountCommand() *cli.Command {
 			&cli.StringFlag{Name: "proc-root", Value: "/proc", Usage: "where host data (meminfo, stat, ...) is read from; callers are always looked up in /proc"},
 			&cli.UintFlag{Name: "active-file-used-percent", Value: 0, Usage: "count this share (0-100) of a container's active file pages (its working set) as used memory"},
 			&cli.BoolFlag{Name: "hide-swap", Usage: "show containers no swap (SwapTotal 0, empty /proc/swaps)"},
+			&cli.BoolFlag{Name: "cpus-from-quota", Value: true, Usage: "show a container no more CPUs than its CFS quota rounded up (--cpus-from-quota=false: its cpuset only)"},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
 			&cli.BoolFlag{Name: "fuse-debug", Usage: "log every FUSE request"},
 			// For profiling the read path under `make bench`.
@@ -101,7 +102,8 @@ func runMount(c *cli.Context) error {
 			ActiveFileUsedPercent: uint64(c.Uint("active-file-used-percent")),
 			HideSwap:              c.Bool("hide-swap"),
 		},
-		Logger: log,
+		Logger:        log,
+		CPUsFromQuota: c.Bool("cpus-from-quota"),
 	})
 	server, err := fs.Mount(mountpoint, p.Files(), fs.Options{Logger: log, Debug: c.Bool("fuse-debug")})
 	if err != nil {
@@ -117,13 +119,15 @@ func runMount(c *cli.Context) error {
 	select {
 	case <-ctx.Done():
 		log.Info("signal received, unmounting", "mountpoint", mountpoint)
-		if err := server.Unmount(); err != nil {
-			// Busy (a container still bind-mounts a file): detach so
-			// the mount goes away as its users do.
+		if err := syscall.Unmount(mountpoint, 0); err != nil {
+			// Busy: a container still bind-mounts a file, or a reader
+			// holds one open. Detach so the mount goes away as its
+			// users do; our exit ends the FUSE connection.
 			log.Warn("unmount failed, detaching", "err", err)
 			if err := syscall.Unmount(mountpoint, syscall.MNT_DETACH); err != nil {
 				return fmt.Errorf("detaching %s: %w", mountpoint, err)
 			}
+			return nil
 		}
 		select {
 		case <-served:

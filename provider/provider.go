@@ -24,6 +24,8 @@ type Config struct {
 	ProcRoot string
 	Memory   procfiles.MemoryPolicy
 	Logger   *slog.Logger
+	// CPUsFromQuota also limits the CPUs shown to the CFS quota rounded up.
+	CPUsFromQuota bool
 }
 
 // Provider builds the content of every file cgprocfs serves.
@@ -32,6 +34,8 @@ type Provider struct {
 	log *slog.Logger
 	// disks keeps diskstats counters monotonic per container.
 	disks diskState
+	// cpu keeps /proc/stat counters monotonic per container.
+	cpu cpuState
 }
 
 // New makes a Provider.
@@ -49,6 +53,11 @@ func (p *Provider) Files() []fs.File {
 		{Path: "proc/meminfo", Content: p.meminfo},
 		{Path: "proc/swaps", Content: p.swaps},
 		{Path: "proc/diskstats", Content: p.diskstats},
+		{Path: "proc/cpuinfo", Content: p.cpuinfo},
+		{Path: "proc/stat", Content: p.stat},
+		{Path: "sys/devices/system/cpu/online", Content: p.cpuList("online")},
+		{Path: "sys/devices/system/cpu/present", Content: p.cpuList("present")},
+		{Path: "sys/devices/system/cpu/possible", Content: p.cpuList("possible")},
 	}
 }
 
@@ -64,6 +73,7 @@ func (p *Provider) Run(ctx context.Context) {
 		case <-t.C:
 			p.cfg.Resolver.Forget()
 			p.disks.forget()
+			p.cpu.forget()
 		}
 	}
 }

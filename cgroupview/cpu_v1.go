@@ -1,0 +1,138 @@
+package cgroupview
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+)
+
+func readCPUUsageV1(c *Cgroup) (CPUUsage, error) {
+	var u CPUUsage
+	dir, err := c.Dir("cpuacct")
+	if err != nil {
+		return u, fmt.Errorf("%w: %v", ErrNoCPUAccounting, err)
+	}
+	data, err := readFile(dir + "/cpuacct.usage_all")
+	switch {
+	case err == nil:
+		if u.PerCPU, err = ParseUsageAll(data); err != nil {
+			return u, fmt.Errorf("%s/cpuacct.usage_all: %w", dir, err)
+		}
+	case errors.Is(err, os.ErrNotExist):
+		// Kernels before 4.7 have no usage_all: take usage_percpu and
+		// count it all as user time.
+		data, err = readFile(dir + "/cpuacct.usage_percpu")
+		if errors.Is(err, os.ErrNotExist) {
+			return u, fmt.Errorf("%w: %s has no cpuacct.usage_percpu", ErrNoCPUAccounting, dir)
+		}
+		if err != nil {
+			return u, fmt.Errorf("cpuacct usage: %w", err)
+		}
+		if u.PerCPU, err = ParseUsagePerCPU(data); err != nil {
+			return u, fmt.Errorf("%s/cpuacct.usage_percpu: %w", dir, err)
+		}
+	default:
+		return u, fmt.Errorf("cpuacct usage: %w", err)
+	}
+	for _, t := range u.PerCPU {
+		u.User += t.User
+		u.System += t.System
+	}
+
+	// Throttling lives in the cpu controller, which may sit elsewhere.
+	if cpuDir, err := c.Dir("cpu"); err == nil {
+		data, err := readFile(cpuDir + "/cpu.stat")
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return u, fmt.Errorf("cpu stat: %w", err)
+		}
+		if err == nil {
+			if u.Throttled, err = ParseCPUStatV1(data); err != nil {
+				return u, fmt.Errorf("%s/cpu.stat: %w", cpuDir, err)
+			}
+		}
+	}
+	return u, nil
+}
+
+// ParseUsageAll parses v1 cpuacct.usage_all: a "cpu user system" header
+// and one "N user_ns system_ns" line per possible CPU.
+func ParseUsageAll(data []byte) ([]CPUTime, error) {
+	lines := bytes.Split(bytes.TrimRight(data, "\n"), []byte{'\n'})
+	if len(lines) == 0 || !bytes.Equal(bytes.Join(bytes.Fields(lines[0]), []byte{' '}), []byte("cpu user system")) {
+		return nil, fmt.Errorf("missing header %q", "cpu user system")
+	}
+	var out []CPUTime
+	for n, line := range lines[1:] {
+		f := bytes.Fields(line)
+		if len(f) != 3 {
+			return nil, fmt.Errorf("line %d: want 3 fields, got %q", n+2, line)
+		}
+		cpu, err := cpuNumber(f[0])
+		if err != nil || cpu != len(out) {
+			return nil, fmt.Errorf("line %d: CPU %q out of order", n+2, f[0])
+		}
+		user, err1 := strconv.ParseUint(string(f[1]), 10, 64)
+		sys, err2 := strconv.ParseUint(string(f[2]), 10, 64)
+		if err := errors.Join(err1, err2); err != nil {
+			return nil, fmt.Errorf("line %d: %w", n+2, err)
+		}
+		out = append(out, CPUTime{User: user, System: sys})
+	}
+	return out, nil
+}
+
+// ParseUsagePerCPU parses v1 cpuacct.usage_percpu, one number per possible
+// CPU on one line, as user time.
+func ParseUsagePerCPU(data []byte) ([]CPUTime, error) {
+	f := bytes.Fields(data)
+	if len(f) > MaxCPU {
+		return nil, fmt.Errorf("%d CPUs, more than %d", len(f), MaxCPU)
+	}
+	out := make([]CPUTime, len(f))
+	for i, v := range f {
+		n, err := strconv.ParseUint(string(v), 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("CPU %d: %w", i, err)
+		}
+		out[i].User = n
+	}
+	return out, nil
+}
+
+// ParseCPUStatV1 takes throttled_time (ns) out of v1 cpu.stat.
+func ParseCPUStatV1(data []byte) (throttled uint64, err error) {
+	err = ParseFlatKeyed(data, func(k string, v uint64) {
+		if k == "throttled_time" {
+			throttled = v
+		}
+	})
+	return throttled, err
+}
+
+func cpuQuotaV1(c *Cgroup) (int, error) {
+	dirs, err := c.Ancestors("cpu")
+	if errors.Is(err, ErrNoCgroup) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, d := range dirs {
+		quota, err := readLimit(d + "/cpu.cfs_quota_us")
+		if err != nil {
+			return 0, fmt.Errorf("cpu quota: %w", err)
+		}
+		if quota == NoLimit {
+			continue
+		}
+		period, err := readUint(d + "/cpu.cfs_period_us")
+		if err != nil {
+			return 0, fmt.Errorf("cpu period: %w", err)
+		}
+		n = minCPUs(n, quotaCPUs(quota, period))
+	}
+	return n, nil
+}

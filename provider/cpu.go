@@ -1,0 +1,269 @@
+package provider
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/cgprocfs/cgprocfs/cgroupview"
+	"github.com/cgprocfs/cgprocfs/procfiles"
+)
+
+// sysCPUDir is the host's /sys/devices/system/cpu, where the host's online
+// CPUs are read from.
+var sysCPUDir = "/sys/devices/system/cpu"
+
+// userHZ is the kernel's USER_HZ, the unit of /proc/stat and of process
+// start times: 100 on every architecture Linux runs on today.
+const userHZ = 100
+
+const tick = 1e9 / userHZ // nanoseconds per USER_HZ tick
+
+// hostCPU tells whether the caller sees the host's CPU files: it sits in
+// the root cgroup of every CPU controller, as the host itself does.
+func hostCPU(c *cgroupview.Caller) bool {
+	g := c.Cgroup
+	return g.IsRoot("cpuset") && g.IsRoot("cpu") && g.IsRoot("cpuacct")
+}
+
+// visibleCPUs are the host CPUs the caller's files show, sorted; the file
+// shows them as CPUs 0, 1, ... The host's online CPUs, narrowed to the
+// effective cpuset (walking up while empty), then, with CPUsFromQuota, to
+// the lowest-numbered CPUs of that set as many as the quota rounded up.
+func (p *Provider) visibleCPUs(c *cgroupview.Caller) ([]int, error) {
+	data, err := os.ReadFile(filepath.Join(sysCPUDir, "online"))
+	if err != nil {
+		return nil, fmt.Errorf("host online CPUs: %w", err)
+	}
+	online, err := cgroupview.ParseCPUList(data)
+	if err != nil {
+		return nil, fmt.Errorf("host online CPUs: %w", err)
+	}
+	cpus := online
+	set, err := cgroupview.ReadCPUSet(c.Cgroup)
+	if err != nil {
+		return nil, fmt.Errorf("cpuset of %s: %w", c.Cgroup.Path("cpuset"), err)
+	}
+	if set != nil {
+		// A cpuset naming only offline CPUs leaves its tasks on the
+		// parent's CPUs; show the online ones then.
+		if in := cgroupview.Intersect(online, set); len(in) > 0 {
+			cpus = in
+		}
+	}
+	if p.cfg.CPUsFromQuota {
+		n, err := cgroupview.CPUQuota(c.Cgroup)
+		if err != nil {
+			return nil, fmt.Errorf("cpu quota of %s: %w", c.Cgroup.Path("cpu"), err)
+		}
+		if n > 0 && n < len(cpus) {
+			cpus = cpus[:n]
+		}
+	}
+	return cpus, nil
+}
+
+// CPUTimes is a container's CPU time as its /proc/stat shows it: the totals
+// of the `cpu` line in nanoseconds (the file shows them in 10 ms ticks),
+// over VisibleCPUs CPUs. Host is true for a caller that sees the host's
+// files (the root cgroup); the other fields are then zero.
+//
+// Over time User+System+Steal+Idle grows by VisibleCPUs × wall time, so
+// /proc/uptime's idle field (the sum of every CPU's idle time) is Idle, and
+// its uptime field can be anything at least (User+System+Steal+Idle) /
+// VisibleCPUs.
+type CPUTimes struct {
+	Host                      bool
+	VisibleCPUs               int
+	User, System, Steal, Idle uint64
+}
+
+// ContainerCPUTimes returns the CPU time of the caller's container as its
+// /proc/stat shows it, advancing the same per-container counters; for
+// /proc/uptime (issue 5) and anything else that must agree with /proc/stat.
+func (p *Provider) ContainerCPUTimes(c *cgroupview.Caller) (CPUTimes, error) {
+	if hostCPU(c) {
+		return CPUTimes{Host: true}, nil
+	}
+	cpus, err := p.visibleCPUs(c)
+	if err != nil {
+		return CPUTimes{}, err
+	}
+	_, total, err := p.cpuLines(c, cpus)
+	if err != nil {
+		return CPUTimes{}, err
+	}
+	return CPUTimes{VisibleCPUs: len(cpus), User: total.User, System: total.System, Steal: total.Steal, Idle: total.Idle}, nil
+}
+
+// cpuLines reads the caller's CPU usage and folds it into its accumulator.
+func (p *Provider) cpuLines(c *cgroupview.Caller, cpus []int) ([]cpuTimes, cpuTimes, error) {
+	u, err := cgroupview.ReadCPUUsage(c.Cgroup)
+	if err != nil {
+		return nil, cpuTimes{}, fmt.Errorf("cpu usage of %s: %w", c.Cgroup.Path("cpuacct"), err)
+	}
+	now, err := bootNanos()
+	if err != nil {
+		return nil, cpuTimes{}, err
+	}
+	// The container started when its pid namespace's init did; a caller
+	// in the host's pid namespace is no container's init, so its cgroup
+	// starts when the daemon first sees it.
+	start := now
+	if !c.HostNS {
+		start = min(now, int64(c.InitStart)*tick)
+	}
+	key := c.Cgroup.Key("cpuacct") + "\x00" + c.Cgroup.Key("cpu") + "\x00" + c.Cgroup.Key("cpuset")
+	dir, err := c.Cgroup.Dir("cpuacct")
+	if err != nil {
+		return nil, cpuTimes{}, err
+	}
+	a, _ := p.cpu.get(key, dir)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	lines, total := a.update(now, start, cpus, u)
+	return lines, total, nil
+}
+
+func bootNanos() (int64, error) {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts); err != nil {
+		return 0, fmt.Errorf("clock_gettime(CLOCK_BOOTTIME): %w", err)
+	}
+	return ts.Nano(), nil
+}
+
+func (p *Provider) cpuinfo(ctx context.Context, pid uint32) ([]byte, error) {
+	c, err := p.caller(pid)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := p.hostFile("cpuinfo")
+	if err != nil || hostCPU(c) {
+		return raw, err
+	}
+	cpus, err := p.visibleCPUs(c)
+	if err != nil {
+		return nil, err
+	}
+	host, err := procfiles.ParseCPUInfo(raw)
+	if err != nil {
+		return nil, fmt.Errorf("host cpuinfo: %w", err)
+	}
+	return procfiles.RenderCPUInfo(host, cpus), nil
+}
+
+func (p *Provider) stat(ctx context.Context, pid uint32) ([]byte, error) {
+	c, err := p.caller(pid)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := p.hostFile("stat")
+	if err != nil || hostCPU(c) {
+		return raw, err
+	}
+	host, err := procfiles.ParseStat(raw)
+	if err != nil {
+		return nil, fmt.Errorf("host stat: %w", err)
+	}
+	cpus, err := p.visibleCPUs(c)
+	if err != nil {
+		return nil, err
+	}
+	lines, total, err := p.cpuLines(c, cpus)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]procfiles.CPUStat, len(lines))
+	for i, l := range lines {
+		out[i] = toTicks(l)
+	}
+	running, blocked := p.countTasks(c)
+	return procfiles.RenderStat(host, toTicks(total), out, running, blocked), nil
+}
+
+func toTicks(t cpuTimes) procfiles.CPUStat {
+	return procfiles.CPUStat{User: t.User / tick, System: t.System / tick, Steal: t.Steal / tick, Idle: t.Idle / tick}
+}
+
+// cpuList serves /sys/devices/system/cpu/{online,present,possible}: the
+// visible CPUs, numbered from 0.
+func (p *Provider) cpuList(name string) func(context.Context, uint32) ([]byte, error) {
+	return func(ctx context.Context, pid uint32) ([]byte, error) {
+		c, err := p.caller(pid)
+		if err != nil {
+			return nil, err
+		}
+		if hostCPU(c) {
+			return os.ReadFile(filepath.Join(sysCPUDir, name))
+		}
+		cpus, err := p.visibleCPUs(c)
+		if err != nil {
+			return nil, err
+		}
+		return procfiles.RenderCPURange(len(cpus)), nil
+	}
+}
+
+// countTasks counts the container's runnable (R) and uninterruptible (D)
+// threads, for procs_running and procs_blocked, from the threads of its
+// cgroup and every cgroup below. Errors count as zero: a thread that exits
+// mid-walk is not worth failing the file for.
+func (p *Provider) countTasks(c *cgroupview.Caller) (running, blocked uint64) {
+	dir, err := c.Cgroup.Dir("cpuacct")
+	if err != nil {
+		return 0, 0
+	}
+	name := "tasks"
+	if c.Cgroup.Hierarchy().Mode == cgroupview.Unified {
+		name = "cgroup.threads"
+	}
+	var buf [512]byte
+	var walk func(d string, depth int)
+	walk = func(d string, depth int) {
+		data, _ := os.ReadFile(filepath.Join(d, name))
+		for _, f := range bytes.Fields(data) {
+			if _, err := strconv.Atoi(string(f)); err != nil {
+				continue
+			}
+			// Threads are looked up in the real /proc, as callers are.
+			fd, err := os.Open("/proc/" + string(f) + "/stat")
+			if err != nil {
+				continue
+			}
+			n, _ := fd.Read(buf[:])
+			fd.Close()
+			switch taskState(buf[:n]) {
+			case 'R':
+				running++
+			case 'D':
+				blocked++
+			}
+		}
+		if depth >= 32 {
+			return
+		}
+		entries, _ := os.ReadDir(d)
+		for _, e := range entries {
+			if e.IsDir() {
+				walk(filepath.Join(d, e.Name()), depth+1)
+			}
+		}
+	}
+	walk(dir, 0)
+	return running, blocked
+}
+
+// taskState is the state letter of a /proc/<tid>/stat, after the last ')'.
+func taskState(b []byte) byte {
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 || i+2 >= len(b) {
+		return 0
+	}
+	return b[i+2]
+}
