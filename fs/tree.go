@@ -60,12 +60,14 @@ func Mount(mountpoint string, files []File, o Options) (*fuse.Server, error) {
 		AttrTimeout:     &long,
 		NegativeTimeout: &long,
 		MountOptions: fuse.MountOptions{
-			AllowOther:    true,
-			Name:          "cgprocfs",
-			FsName:        "cgprocfs",
-			DirectMount:   true,
-			DisableXAttrs: true,
-			Debug:         o.Debug,
+			AllowOther: true,
+			Name:       "cgprocfs",
+			FsName:     "cgprocfs",
+			// Mount and unmount with the syscalls (the daemon is
+			// root); no fusermount fallback that could hide errors.
+			DirectMountStrict: true,
+			DisableXAttrs:     true,
+			Debug:             o.Debug,
 			// Reads with direct I/O arrive in chunks of at most this.
 			MaxReadAhead: 128 << 10,
 		},

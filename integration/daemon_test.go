@@ -63,22 +63,48 @@ func TestWritesAreRefused(t *testing.T) {
 	}
 }
 
-func TestSIGTERMUnmounts(t *testing.T) {
-	d := startDaemon(t)
-	start := time.Now()
-	d.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-d.exited:
-	case <-time.After(2 * time.Second):
-		t.Fatalf("cgprocfs still running 2 s after SIGTERM")
+func TestSignalsUnmount(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
+		t.Run(sig.String(), func(t *testing.T) {
+			d := startDaemon(t)
+			// A reader holding the file open must not keep the daemon.
+			f, err := os.Open(d.Path("proc/meminfo"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			start := time.Now()
+			d.cmd.Process.Signal(sig)
+			select {
+			case <-d.exited:
+			case <-time.After(2 * time.Second):
+				t.Fatalf("cgprocfs still running 2 s after %v", sig)
+			}
+			if code := d.cmd.ProcessState.ExitCode(); code != 0 {
+				t.Errorf("exit code %d after %v, want 0", code, sig)
+			}
+			if isMounted(d.Mountpoint) {
+				t.Errorf("%s still mounted after exit", d.Mountpoint)
+			}
+			t.Logf("exited %v after %v", time.Since(start).Round(time.Millisecond), sig)
+		})
 	}
-	if code := d.cmd.ProcessState.ExitCode(); code != 0 {
-		t.Errorf("exit code %d after SIGTERM, want 0", code)
+}
+
+func TestHelpAndVersion(t *testing.T) {
+	needRoot(t)
+	for _, args := range [][]string{{"--help"}, {"mount", "--help"}, {"version"}} {
+		out, err := exec.Command(binary, args...).CombinedOutput()
+		if err != nil {
+			t.Errorf("cgprocfs %v: %v\n%s", args, err, out)
+		}
+		if len(out) == 0 {
+			t.Errorf("cgprocfs %v printed nothing", args)
+		}
 	}
-	if isMounted(d.Mountpoint) {
-		t.Errorf("%s still mounted after exit", d.Mountpoint)
+	if out, _ := exec.Command(binary, "mount", "--help").CombinedOutput(); !strings.Contains(string(out), "--cgroup-root") || !strings.Contains(string(out), "--proc-root") {
+		t.Errorf("mount --help lacks the root flags:\n%s", out)
 	}
-	t.Logf("exited %v after SIGTERM", time.Since(start).Round(time.Millisecond))
 }
 
 func TestRefusals(t *testing.T) {
@@ -92,6 +118,11 @@ func TestRefusals(t *testing.T) {
 		{"second daemon on a live mount", exec.Command(binary, "mount", d.Mountpoint), "already serves"},
 		{"not root", exec.Command("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", binary, "mount", filepath.Join(t.TempDir(), "m")), "root"},
 		{"no cgroup hierarchy", exec.Command(binary, "mount", "--cgroup-root", t.TempDir(), filepath.Join(t.TempDir(), "m")), "no cgroup hierarchy"},
+		// A private /dev without fuse, in a mount namespace of its own.
+		{"no /dev/fuse", exec.Command("unshare", "-m", "--propagation", "private", "/bin/sh", "-c",
+			"mount -t tmpfs none /dev && exec "+binary+" mount "+filepath.Join(t.TempDir(), "m")), "/dev/fuse"},
+		{"two mount points", exec.Command(binary, "mount", "a", "b"), "at most one"},
+		{"bad policy", exec.Command(binary, "mount", "--active-file-used-percent", "150", filepath.Join(t.TempDir(), "m")), "0 to 100"},
 	}
 	for _, c := range cases {
 		out, err := c.cmd.CombinedOutput()
