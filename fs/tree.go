@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"path"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -202,11 +203,21 @@ func (f *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 		f.log.Warn("building content failed", "pid", caller.Pid, "err", err)
 		return nil, 0, syscall.EIO
 	}
-	return &snapshot{data: data}, fuse.FOPEN_DIRECT_IO, 0
+	return &snapshot{data: data, node: f}, fuse.FOPEN_DIRECT_IO, 0
 }
 
-// snapshot is the content of one open; all its reads are served from it.
-type snapshot struct{ data []byte }
+// snapshot is the content of one open; its reads are served from it until
+// the reader comes back to offset 0. top, vmstat and free -s keep /proc/stat
+// and /proc/meminfo open and lseek to 0 before each refresh, which /proc
+// answers with fresh content; so does a read at offset 0 after the first,
+// built for the thread that reads.
+type snapshot struct {
+	node *fileNode
+	mu   sync.Mutex
+	data []byte
+	// read is set by the first read at offset 0.
+	read bool
+}
 
 var _ gofs.FileReader = (*snapshot)(nil)
 
@@ -214,11 +225,39 @@ func (s *snapshot) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadR
 	if off < 0 {
 		return nil, syscall.EINVAL
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if off == 0 {
+		if s.read {
+			if errno := s.rebuild(ctx); errno != 0 {
+				return nil, errno
+			}
+		}
+		s.read = true
+	}
 	if off >= int64(len(s.data)) {
 		return fuse.ReadResultData(nil), 0
 	}
 	end := min(off+int64(len(dest)), int64(len(s.data)))
 	return fuse.ReadResultData(s.data[off:end]), 0
+}
+
+func (s *snapshot) rebuild(ctx context.Context) syscall.Errno {
+	caller, ok := fuse.FromContext(ctx)
+	if !ok {
+		return syscall.EIO
+	}
+	data, err := s.node.content(ctx, caller.Pid)
+	if err != nil {
+		var e ErrorErrno
+		if errors.As(err, &e) {
+			return e.Errno()
+		}
+		s.node.log.Warn("building content failed", "pid", caller.Pid, "err", err)
+		return syscall.EIO
+	}
+	s.data = data
+	return 0
 }
 
 func setTimes(a *fuse.Attr, t time.Time) {
