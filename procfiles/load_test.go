@@ -1,0 +1,73 @@
+package procfiles
+
+import (
+	"os"
+	"testing"
+
+	"github.com/cgprocfs/cgprocfs/loadavg"
+)
+
+func TestRenderLoadavgFixture(t *testing.T) {
+	var a loadavg.Avg
+	for range 8 { // two busy threads for 40 s
+		a = a.Fold(2, 1)
+	}
+	got := RenderLoadavg(Loadavg{Avg: a, Running: 2, Total: 23, LastPid: 117})
+	want, err := os.ReadFile("testdata/loadavg-container")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != string(want) {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+	if pid, err := ParseLoadavgLastPid(got); err != nil || pid != 117 {
+		t.Fatalf("last pid of our own output: %d, %v", pid, err)
+	}
+}
+
+func TestRenderUptimeFixture(t *testing.T) {
+	got := RenderUptime(12_345_678_901, 20_569_999_999)
+	want, err := os.ReadFile("testdata/uptime-container")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != string(want) {
+		t.Fatalf("got %q, want %q (truncated to centiseconds)", got, want)
+	}
+	if got := string(RenderUptime(-5, -1)); got != "0.00 0.00\n" {
+		t.Fatalf("negative values render %q", got)
+	}
+	up, idle, err := ParseUptime(want)
+	if err != nil || up != 12_340_000_000 || idle != 20_560_000_000 {
+		t.Fatalf("ParseUptime = %d %d %v", up, idle, err)
+	}
+}
+
+func TestParseUptimeErrors(t *testing.T) {
+	for _, in := range []string{"", "1.00", "1 2", "1.0 2.00", "a.00 1.00", "1.00 2.00 3.00", "-1.00 2.00", "99999999999999.00 1.00"} {
+		if _, _, err := ParseUptime([]byte(in)); err == nil {
+			t.Errorf("ParseUptime(%q) accepted", in)
+		}
+	}
+}
+
+func FuzzParseUptime(f *testing.F) {
+	f.Add([]byte("12.34 20.56\n"))
+	f.Add([]byte("350735.47 234388.90\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		up, idle, err := ParseUptime(b)
+		if err == nil && (up < 0 || idle < 0) {
+			t.Fatalf("negative result %d %d", up, idle)
+		}
+	})
+}
+
+func FuzzParseLoadavgLastPid(f *testing.F) {
+	f.Add([]byte("1.61 0.68 0.30 1/91 29122\n"))
+	f.Add([]byte("0.00 0.00 0.00 0/0 0"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if pid, err := ParseLoadavgLastPid(b); err == nil && pid < 0 {
+			t.Fatalf("negative pid %d", pid)
+		}
+	})
+}
