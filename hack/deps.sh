@@ -30,6 +30,14 @@ test|vm)
 	want qemu-system-x86_64 qemu-system-x86
 	want cpio cpio
 	want mkfs.ext4 e2fsprogs
+	# hack/vm/build.sh: kernel modules may be xz-compressed; the VM's
+	# tools at the host's paths (fusermount3, mawk, grep, sed).
+	want xz xz-utils
+	want gzip gzip
+	want fusermount3 fuse3
+	want mawk mawk
+	want grep grep
+	want sed sed
 	;;
 esac
 case "${1:-test}" in

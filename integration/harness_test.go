@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -237,18 +238,19 @@ func newCgroup(t *testing.T, name string, parent *testCgroup) *testCgroup {
 		rel = parent.Name + "/" + name
 	}
 	cg := &testCgroup{Name: rel}
+	if unified {
+		// A v2 cgroup has the controllers its parent enables in
+		// cgroup.subtree_control. The new cgroup itself enables none, so
+		// that processes may join it (no internal processes).
+		enableControllers(t, filepath.Dir(cg.dirs()[0]))
+	}
 	for _, dir := range cg.dirs() {
 		if err := os.Mkdir(dir, 0o755); err != nil {
 			t.Fatalf("creating cgroup: %v", err)
 		}
 	}
 	t.Cleanup(func() { cg.remove(t) })
-	if unified {
-		// Children need the controllers enabled in their parent.
-		if err := os.WriteFile(cg.file("", "cgroup.subtree_control"), []byte("+cpuset +cpu +io +memory +pids"), 0); err != nil {
-			t.Logf("enabling controllers below %s: %v", rel, err)
-		}
-	} else {
+	if !unified {
 		// A v1 cpuset takes no tasks until it has cpus and mems.
 		for _, f := range []string{"cpuset.cpus", "cpuset.mems"} {
 			v, err := os.ReadFile(filepath.Join(filepath.Dir(cg.file("cpuset", f)), "..", f))
@@ -259,6 +261,36 @@ func newCgroup(t *testing.T, name string, parent *testCgroup) *testCgroup {
 		}
 	}
 	return cg
+}
+
+// v2Controllers are the controllers tests use on cgroup v2.
+var v2Controllers = []string{"cpuset", "cpu", "io", "memory", "pids"}
+
+// enableControllers enables in dir's cgroup.subtree_control those of
+// v2Controllers that dir has and does not enable yet; it changes nothing
+// that is enabled already.
+func enableControllers(t *testing.T, dir string) {
+	t.Helper()
+	have, err := os.ReadFile(filepath.Join(dir, "cgroup.controllers"))
+	if err != nil {
+		t.Fatalf("reading controllers of %s: %v", dir, err)
+	}
+	on, err := os.ReadFile(filepath.Join(dir, "cgroup.subtree_control"))
+	if err != nil {
+		t.Fatalf("reading subtree_control of %s: %v", dir, err)
+	}
+	var add []string
+	for _, c := range v2Controllers {
+		if slices.Contains(strings.Fields(string(have)), c) && !slices.Contains(strings.Fields(string(on)), c) {
+			add = append(add, "+"+c)
+		}
+	}
+	if len(add) == 0 {
+		return
+	}
+	if err := os.WriteFile(filepath.Join(dir, "cgroup.subtree_control"), []byte(strings.Join(add, " ")), 0); err != nil {
+		t.Fatalf("enabling %v in %s: %v", add, dir, err)
+	}
 }
 
 // dirs are the cgroup's directories, one per v1 controller or one on v2.
