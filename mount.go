@@ -34,6 +34,9 @@ func mountCommand() *cli.Command {
 			&cli.UintFlag{Name: "active-file-used-percent", Value: 0, Usage: "count this share (0-100) of a container's active file pages (its working set) as used memory"},
 			&cli.BoolFlag{Name: "hide-swap", Usage: "show containers no swap (SwapTotal 0, empty /proc/swaps)"},
 			&cli.BoolFlag{Name: "cpus-from-quota", Value: true, Usage: "show a container no more CPUs than its CFS quota rounded up (--cpus-from-quota=false: its cpuset only)"},
+			&cli.BoolFlag{Name: "loadavg", Value: true, Usage: "per-container /proc/loadavg (--loadavg=false: the host's)"},
+			&cli.DurationFlag{Name: "loadavg-idle-timeout", Value: time.Hour, Usage: "stop tracking a container's load after this long without a read of its /proc/loadavg (0: never)"},
+			&cli.StringFlag{Name: "loadavg-counter", Value: "threads", Usage: "how to count R and D threads: threads (cgroup thread list + /proc/<tid>/stat, exact) or cgroupstats (netlink, cgroup v1 only, misses killable non-I/O D sleeps)"},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
 			&cli.BoolFlag{Name: "fuse-debug", Usage: "log every FUSE request"},
 			// For profiling the read path under `make bench`.
@@ -73,6 +76,9 @@ func runMount(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	if lc := c.String("loadavg-counter"); lc != "threads" && lc != "cgroupstats" {
+		return fmt.Errorf("--loadavg-counter must be threads or cgroupstats, not %q", lc)
+	}
 	if pct := c.Uint("active-file-used-percent"); pct > 100 {
 		return fmt.Errorf("--active-file-used-percent must be 0 to 100, not %d", pct)
 	}
@@ -104,6 +110,11 @@ func runMount(c *cli.Context) error {
 		},
 		Logger:        log,
 		CPUsFromQuota: c.Bool("cpus-from-quota"),
+		Load: provider.LoadConfig{
+			Enabled:     c.Bool("loadavg"),
+			IdleTimeout: c.Duration("loadavg-idle-timeout"),
+			Counter:     c.String("loadavg-counter"),
+		},
 	})
 	server, err := fs.Mount(mountpoint, p.Files(), fs.Options{Logger: log, Debug: c.Bool("fuse-debug")})
 	if err != nil {

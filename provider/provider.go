@@ -13,6 +13,7 @@ import (
 
 	"github.com/cgprocfs/cgprocfs/cgroupview"
 	"github.com/cgprocfs/cgprocfs/fs"
+	"github.com/cgprocfs/cgprocfs/loadavg"
 	"github.com/cgprocfs/cgprocfs/procfiles"
 )
 
@@ -26,6 +27,8 @@ type Config struct {
 	Logger   *slog.Logger
 	// CPUsFromQuota also limits the CPUs shown to the CFS quota rounded up.
 	CPUsFromQuota bool
+	// Load configures per-container /proc/loadavg (see load.go).
+	Load LoadConfig
 }
 
 // Provider builds the content of every file cgprocfs serves.
@@ -36,6 +39,9 @@ type Provider struct {
 	disks diskState
 	// cpu keeps /proc/stat counters monotonic per container.
 	cpu cpuState
+	// load tracks containers' load averages; nil when off.
+	load     *loadavg.Tracker
+	nsLevels nsLevelCache
 }
 
 // New makes a Provider.
@@ -44,26 +50,35 @@ func New(cfg Config) *Provider {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Provider{cfg: cfg, log: log}
+	p := &Provider{cfg: cfg, log: log}
+	p.load = p.newLoadTracker()
+	return p
 }
 
 // Files is the tree cgprocfs mounts.
 func (p *Provider) Files() []fs.File {
-	return []fs.File{
+	files := []fs.File{
 		{Path: "proc/meminfo", Content: p.meminfo},
 		{Path: "proc/swaps", Content: p.swaps},
 		{Path: "proc/diskstats", Content: p.diskstats},
 		{Path: "proc/cpuinfo", Content: p.cpuinfo},
 		{Path: "proc/stat", Content: p.stat},
+		{Path: "proc/loadavg", Content: p.loadavgFile},
+		{Path: "proc/uptime", Content: p.uptimeFile},
 		{Path: "sys/devices/system/cpu/online", Content: p.cpuList("online")},
 		{Path: "sys/devices/system/cpu/present", Content: p.cpuList("present")},
 		{Path: "sys/devices/system/cpu/possible", Content: p.cpuList("possible")},
 	}
+	// sys/block/<disk>/stat, which iostat reads, for the host's disks.
+	return append(files, p.blockStatFiles()...)
 }
 
 // Run does the background work (dropping state of containers that are gone)
 // until ctx ends.
 func (p *Provider) Run(ctx context.Context) {
+	if p.load != nil {
+		go p.load.Run(ctx)
+	}
 	t := time.NewTicker(time.Minute)
 	defer t.Stop()
 	for {
