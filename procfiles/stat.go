@@ -38,7 +38,7 @@ func ParseStat(data []byte) (*Stat, error) {
 			continue
 		}
 		f := bytes.Fields(line)
-		if f[0][len(f[0])-1] != 'u' {
+		if string(f[0]) != "cpu" {
 			if _, err := strconv.ParseUint(string(f[0][3:]), 10, 32); err != nil {
 				return nil, fmt.Errorf("stat line %d: bad cpu name %q", n+1, f[0])
 			}
