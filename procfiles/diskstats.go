@@ -147,3 +147,24 @@ func appendPadded(b []byte, v uint64, width int) []byte {
 	}
 	return append(b, s...)
 }
+
+// RenderBlockStat renders a container's /sys/block/<disk>/stat, the same
+// counters as its diskstats line without device number and name, n of them
+// (as many as the host's kernel prints), in the kernel's part_stat_show
+// layout: each right-aligned in 8 columns, separated by a space. sysstat's
+// iostat reads these files rather than /proc/diskstats whenever /sys is
+// mounted.
+func RenderBlockStat(c DiskCounters, n int) []byte {
+	b := make([]byte, 0, 9*n+1)
+	for i := range n {
+		if i > 0 {
+			b = append(b, ' ')
+		}
+		var v uint64
+		if i < len(c) {
+			v = c[i]
+		}
+		b = appendPadded(b, v, 8)
+	}
+	return append(b, '\n')
+}

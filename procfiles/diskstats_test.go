@@ -140,3 +140,18 @@ func FuzzParseDiskstats(f *testing.F) {
 		}
 	})
 }
+
+func TestRenderBlockStat(t *testing.T) {
+	c := DiskCounters{56469, 9959, 2607218, 19874, 24648, 34845, 7921352, 32560, 0, 7108, 53980, 19115, 33, 5250096, 1422, 4160, 122}
+	// As this host's kernel printed /sys/block/vda/stat.
+	want := "   56469     9959  2607218    19874    24648    34845  7921352    32560        0     7108    53980    19115       33  5250096     1422     4160      122\n"
+	if got := string(RenderBlockStat(c, 17)); got != want {
+		t.Errorf("got  %q\nwant %q", got, want)
+	}
+	if got, want := string(RenderBlockStat(c, 11)), want[:11*9-1]+"\n"; got != want {
+		t.Errorf("11 counters: got %q, want %q", got, want)
+	}
+	if got := string(RenderBlockStat(DiskCounters{}, 18)); len(got) != 18*9 {
+		t.Errorf("18 counters: %q", got)
+	}
+}

@@ -15,11 +15,10 @@ import (
 //	shown = offset + raw
 //
 // where raw is what the cgroup says now. When raw drops below the last raw
-// value (v1 throttle counters vanish with the last throttle rule on the
-// device, a v1 device moves between bfq's and throttle's counters, a reset
-// of blkio stats), the counter is taken to have restarted from zero: the
-// last raw value is added to offset, so shown keeps growing from where it
-// was. A device whose counters vanish keeps its line with the last values
+// value (v1 blkio.reset_stats clears bfq's counters, a v1 device moves
+// between bfq's and throttle's counters when its scheduler changes), the
+// counter is taken to have restarted from zero: the last raw value is added
+// to offset, so shown keeps growing from where it was. A device whose counters vanish keeps its line with the last values
 // while the host lists it; a device the host no longer lists is forgotten,
 // so a new device that reuses its number starts at zero.
 type diskState struct {

@@ -4,21 +4,38 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/cgprocfs/cgprocfs/cgroupview"
+	"github.com/cgprocfs/cgprocfs/fs"
 	"github.com/cgprocfs/cgprocfs/procfiles"
 )
 
-// diskstats is the caller's /proc/diskstats: the host's file for a caller in
-// the root blkio (v2: root) cgroup, else one line per device its cgroup has
-// I/O counters for, never the host's counters.
-func (p *Provider) diskstats(ctx context.Context, pid uint32) ([]byte, error) {
+// sysRoot is where the block devices served as sys/block/<disk>/stat are
+// listed, once, when the tree is built.
+var sysRoot = "/sys"
+
+// diskView is a caller's view of the block devices: the host's diskstats
+// and, unless the caller sits in the root blkio (v2: root) cgroup, the
+// counters to show per device. A container that did no I/O has none; it
+// never gets the host's counters.
+type diskView struct {
+	hostRaw []byte
+	host    []procfiles.DiskstatsLine
+	// root is true for a caller in the root cgroup: it sees the host.
+	root     bool
+	counters map[cgroupview.Dev]procfiles.DiskCounters
+}
+
+func (p *Provider) diskView(pid uint32) (*diskView, error) {
 	c, err := p.caller(pid)
 	if err != nil {
 		return nil, err
 	}
-	raw, err := p.hostFile("diskstats")
-	if err != nil {
+	v := &diskView{}
+	if v.hostRaw, err = p.hostFile("diskstats"); err != nil {
 		return nil, fmt.Errorf("host diskstats: %w", err)
 	}
 	ctrl := "blkio"
@@ -26,16 +43,16 @@ func (p *Provider) diskstats(ctx context.Context, pid uint32) ([]byte, error) {
 		ctrl = "io"
 	}
 	if c.Cgroup.IsRoot(ctrl) {
-		return raw, nil
+		v.root = true
+		return v, nil
 	}
-	host, err := procfiles.ParseDiskstats(raw)
-	if err != nil {
+	if v.host, err = procfiles.ParseDiskstats(v.hostRaw); err != nil {
 		return nil, fmt.Errorf("host diskstats: %w", err)
 	}
 	dir, err := c.Cgroup.Dir(ctrl)
 	if errors.Is(err, cgroupview.ErrNoCgroup) {
 		// v1 blkio not mounted: nothing tells this container's I/O.
-		return []byte{}, nil
+		return v, nil
 	}
 	if err != nil {
 		return nil, err
@@ -44,9 +61,78 @@ func (p *Provider) diskstats(ctx context.Context, pid uint32) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("I/O of %s: %w", dir, err)
 	}
-	counters := make(map[cgroupview.Dev]procfiles.DiskCounters, len(io))
+	raw := make(map[cgroupview.Dev]procfiles.DiskCounters, len(io))
 	for dev, d := range io {
-		counters[dev] = procfiles.DiskCountersFrom(d)
+		raw[dev] = procfiles.DiskCountersFrom(d)
 	}
-	return procfiles.RenderDiskstats(host, p.disks.update(c.Cgroup.Key(ctrl), dir, counters, host)), nil
+	v.counters = p.disks.update(c.Cgroup.Key(ctrl), dir, raw, v.host)
+	return v, nil
+}
+
+// diskstats is the caller's /proc/diskstats: the host's file for a caller in
+// the root cgroup, else one line per device its cgroup has counters for.
+func (p *Provider) diskstats(ctx context.Context, pid uint32) ([]byte, error) {
+	v, err := p.diskView(pid)
+	if err != nil {
+		return nil, err
+	}
+	if v.root {
+		return v.hostRaw, nil
+	}
+	return procfiles.RenderDiskstats(v.host, v.counters), nil
+}
+
+// blockStatFiles serves sys/block/<disk>/stat for every disk the host has
+// when the tree is built: sysstat's iostat reads those rather than
+// /proc/diskstats whenever /sys is there. A disk added later has no file.
+func (p *Provider) blockStatFiles() []fs.File {
+	entries, err := os.ReadDir(filepath.Join(sysRoot, "block"))
+	if err != nil {
+		p.log.Warn("not serving sys/block/*/stat", "err", err)
+		return nil
+	}
+	var files []fs.File
+	for _, e := range entries {
+		name := e.Name()
+		b, err := os.ReadFile(filepath.Join(sysRoot, "block", name, "dev"))
+		if err != nil {
+			p.log.Warn("not serving sys/block stat", "disk", name, "err", err)
+			continue
+		}
+		dev, err := cgroupview.ParseDev(strings.TrimSpace(string(b)))
+		if err != nil {
+			p.log.Warn("not serving sys/block stat", "disk", name, "err", err)
+			continue
+		}
+		files = append(files, fs.File{
+			Path:    "sys/block/" + name + "/stat",
+			Content: func(ctx context.Context, pid uint32) ([]byte, error) { return p.blockStat(pid, name, dev) },
+		})
+	}
+	return files
+}
+
+// blockStat is the caller's /sys/block/<name>/stat: the host's for a caller
+// in the root cgroup, else the device's counters from the caller's
+// diskstats, zeros when it has none, with as many counters as the host's
+// diskstats lines.
+func (p *Provider) blockStat(pid uint32, name string, dev cgroupview.Dev) ([]byte, error) {
+	v, err := p.diskView(pid)
+	if err != nil {
+		return nil, err
+	}
+	if v.root {
+		return os.ReadFile(filepath.Join(sysRoot, "block", name, "stat"))
+	}
+	n := procfiles.NumDiskCounters
+	if len(v.host) > 0 {
+		n = len(v.host[0].Counters)
+	}
+	for _, l := range v.host {
+		if l.Dev == dev {
+			n = len(l.Counters)
+			break
+		}
+	}
+	return procfiles.RenderBlockStat(v.counters[dev], n), nil
 }
