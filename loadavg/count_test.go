@@ -1,0 +1,262 @@
+package loadavg
+
+import (
+	"encoding/binary"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+func TestParseTids(t *testing.T) {
+	got, err := ParseTids([]byte("1\n42\n\n7"), nil)
+	if err != nil || len(got) != 3 || got[0] != 1 || got[1] != 42 || got[2] != 7 {
+		t.Fatalf("ParseTids = %v, %v", got, err)
+	}
+	for _, bad := range []string{"x\n", "-1\n", "0\n", "1 2\n"} {
+		if _, err := ParseTids([]byte(bad), nil); err == nil {
+			t.Errorf("ParseTids(%q) accepted", bad)
+		}
+	}
+}
+
+func TestParseStatState(t *testing.T) {
+	for in, want := range map[string]byte{
+		"1 (sh) S 0 1 1":            'S',
+		"7 (a) b) (c) R 1 2 3":      'R',
+		"9 (x y) D 1":               'D',
+		"12 ()) T 1 2 3 4 5 6 7 8 ": 'T',
+	} {
+		if got, err := ParseStatState([]byte(in)); err != nil || got != want {
+			t.Errorf("ParseStatState(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "1 (sh", "1 (sh)", "1 (sh) ", "1 (sh)S", "1 (sh) \x00"} {
+		if _, err := ParseStatState([]byte(bad)); err == nil {
+			t.Errorf("ParseStatState(%q) accepted", bad)
+		}
+	}
+}
+
+func FuzzParseStatState(f *testing.F) {
+	f.Add([]byte("1 (sh) S 0 1 1 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 5 1 1\n"))
+	f.Add([]byte("7 (a) b) (c) R 1"))
+	f.Fuzz(func(t *testing.T, b []byte) { ParseStatState(b) })
+}
+
+func FuzzParseTids(f *testing.F) {
+	f.Add([]byte("1\n2\n3\n"))
+	f.Add([]byte("4194304\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		tids, err := ParseTids(b, nil)
+		for _, x := range tids {
+			if err == nil && x <= 0 {
+				t.Fatalf("non-positive tid %d", x)
+			}
+		}
+	})
+}
+
+// FuzzParseReply feeds arbitrary netlink messages to the reply and
+// attribute parsers: they must fail cleanly, never panic.
+func FuzzParseReply(f *testing.F) {
+	msg := make([]byte, unix.NLMSG_HDRLEN+unix.GENL_HDRLEN+4+40)
+	binary.NativeEndian.PutUint32(msg, uint32(len(msg)))
+	a := msg[unix.NLMSG_HDRLEN+unix.GENL_HDRLEN:]
+	binary.NativeEndian.PutUint16(a, 44)
+	binary.NativeEndian.PutUint16(a[2:], unix.CGROUPSTATS_TYPE_CGROUP_STATS)
+	binary.NativeEndian.PutUint64(a[4+8:], 3) // nr_running
+	f.Add(msg)
+	f.Add([]byte{16, 0, 0, 0, 2, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 234, 255, 255, 255})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		attrs, _, err := parseReply(b)
+		if err != nil {
+			return
+		}
+		parseCgroupStatsReply(attrs)
+	})
+}
+
+// The threads counter, on a directory whose "tasks" lists this process's
+// threads: it counts them all, finds at least the reading thread running,
+// and keeps one descriptor per thread until a round passes without it.
+func TestThreadsCounterOwnThreads(t *testing.T) {
+	dir := t.TempDir()
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() { // one busy thread
+		runtime.LockOSThread()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+		}
+	}()
+	ents, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var list []string
+	for _, e := range ents {
+		list = append(list, e.Name())
+	}
+	if err := os.WriteFile(filepath.Join(dir, "tasks"), []byte(strings.Join(list, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := NewThreadsCounter("/proc", "tasks", 1000)
+	defer c.Close()
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	var n Counts
+	for range 3 { // the busy thread may be caught preempted
+		if n, err = c.Count(fd, dir); err != nil {
+			t.Fatal(err)
+		}
+		if n.Running >= 1 {
+			break
+		}
+	}
+	if n.Total != uint64(len(list)) || n.Running < 1 {
+		t.Fatalf("counts %+v for %d threads, want all counted and one running", n, len(list))
+	}
+	if c.OpenFDs() != len(list) {
+		t.Fatalf("%d descriptors kept for %d threads", c.OpenFDs(), len(list))
+	}
+	c.EndRound()
+	c.EndRound()
+	if c.OpenFDs() != 0 {
+		t.Fatalf("%d descriptors kept after a round without the threads", c.OpenFDs())
+	}
+	os.Remove(filepath.Join(dir, "tasks"))
+	if _, err := c.Count(fd, dir); err == nil {
+		t.Fatal("no error for a cgroup without a thread list")
+	}
+}
+
+// A kept descriptor of an exited thread is never read as the thread that
+// reuses its number: the read fails and the number is opened afresh.
+func TestThreadsCounterExitedThread(t *testing.T) {
+	dir := t.TempDir()
+	cmd := exec.Command("sleep", "100")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pid := cmd.Process.Pid
+	os.WriteFile(filepath.Join(dir, "tasks"), []byte(strconv.Itoa(pid)+"\n"), 0o644)
+	c := NewThreadsCounter("/proc", "tasks", 1000)
+	defer c.Close()
+	fd, _ := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	defer unix.Close(fd)
+	if n, err := c.Count(fd, dir); err != nil || n.Total != 1 {
+		t.Fatalf("counts %+v, %v", n, err)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	if n, err := c.Count(fd, dir); err != nil || n.Total != 0 {
+		t.Fatalf("after exit: counts %+v, %v; want the thread gone", n, err)
+	}
+	if c.OpenFDs() != 0 {
+		t.Fatalf("descriptor of an exited thread kept")
+	}
+}
+
+// On a real v1 cgroup, cgroupstats and the threads counter agree on busy
+// and sleeping threads, and neither counts a child cgroup's threads.
+func TestCgroupstatsAgreesWithThreads(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to create cgroups")
+	}
+	base := "/sys/fs/cgroup/cpuacct"
+	if _, err := os.Stat(base + "/tasks"); err != nil {
+		t.Skip("needs a cgroup v1 cpuacct hierarchy (cgroupstats is v1 only)")
+	}
+	cs, err := NewCgroupstatsCounter()
+	if err != nil {
+		t.Skipf("no TASKSTATS: %v", err)
+	}
+	defer cs.Close()
+	dir := filepath.Join(base, "cgprocfs-test-cgroupstats-"+strconv.Itoa(os.Getpid()))
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	child := dir + "/child"
+	if err := os.Mkdir(child, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var cmds []*exec.Cmd
+	defer func() {
+		for _, c := range cmds {
+			c.Process.Kill()
+			c.Wait()
+		}
+		for _, d := range []string{child, dir} {
+			for i := 0; i < 100 && os.Remove(d) != nil; i++ {
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
+	}()
+	start := func(cg, script string) {
+		c := exec.Command("sh", "-c", "echo $$ > "+cg+"/cgroup.procs && exec "+script)
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		cmds = append(cmds, c)
+	}
+	start(dir, "sh -c 'while :; do :; done'")
+	start(dir, "python3 -c 'import select; select.select([],[],[],100)'")
+	start(child, "sh -c 'while :; do :; done'")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		a, _ := os.ReadFile(dir + "/tasks")
+		b, _ := os.ReadFile(child + "/tasks")
+		if len(strings.Fields(string(a))) == 2 && len(strings.Fields(string(b))) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("processes did not join the cgroups")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	th := NewThreadsCounter("/proc", "tasks", 100)
+	defer th.Close()
+	// Python takes a while to reach its select on a busy host; the busy
+	// loop may be caught preempted, which is still R. Poll until both
+	// see exactly one running thread.
+	var a, b Counts
+	deadline = time.Now().Add(20 * time.Second)
+	for {
+		if a, err = cs.Count(fd, dir); err != nil {
+			t.Fatal(err)
+		}
+		if b, err = th.Count(fd, dir); err != nil {
+			t.Fatal(err)
+		}
+		if a.Running == 1 && b.Running == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("cgroupstats %+v, threads %+v: want one running thread (the child's busy thread is not counted)", a, b)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("cgroupstats %+v, threads %+v", a, b)
+	if a.Total != 2 || b.Total != 2 || a.Uninterruptible != 0 || b.Uninterruptible != 0 {
+		t.Fatalf("cgroupstats %+v, threads %+v: want 2 threads, none in D", a, b)
+	}
+}
