@@ -173,3 +173,74 @@ func iostatColumn(t *testing.T, out, dev, col string) float64 {
 	t.Fatalf("no %s row with a %s column in iostat output:\n%s", dev, col, out)
 	return 0
 }
+
+// A container's view includes the I/O of cgroups nested inside it.
+func TestDiskstatsCountsDescendants(t *testing.T) {
+	d := startDaemon(t)
+	dir := t.TempDir()
+	devnum, name := diskOf(t, dir)
+	parent := newCgroup(t, "diskparent", nil)
+	child := newCgroup(t, "child", parent)
+	if !unified {
+		parent.Set(t, "blkio", "blkio.throttle.write_bps_device", devnum+" 10000000000")
+	}
+	d.run(t, child, fmt.Sprintf("dd if=/dev/zero of=%s/data bs=1M count=16 oflag=direct status=none", dir))
+	out := d.run(t, parent, "cat /proc/diskstats")
+	if w := diskstatsLines(t, out)[name]; len(w) == 0 || w[sectorsWritten] < 32768 {
+		t.Errorf("parent's diskstats after its child wrote 16 MiB to %s: %v, want at least 32768 sectors written:\n%s", name, w, out)
+	}
+}
+
+// On v1, a disk that uses the bfq scheduler is counted by bfq's files, with
+// no throttle rule at all. The disk is a loop device the test attaches.
+func TestDiskstatsV1BFQWithoutThrottleRule(t *testing.T) {
+	needRoot(t)
+	if unified {
+		t.Skip("v1 only: cgroup v2 has no bfq counters of its own, io.stat counts every disk")
+	}
+	img := filepath.Join(t.TempDir(), "disk.img")
+	if err := os.WriteFile(img, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(img, 128<<20); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runHost("losetup", "-f", "--show", "--direct-io=on", img)
+	if err != nil {
+		t.Skipf("no loop device: %v %s", err, out)
+	}
+	loop := strings.TrimSpace(out)
+	name := filepath.Base(loop)
+	sched := filepath.Join("/sys/block", name, "queue/scheduler")
+	before, _ := os.ReadFile(sched)
+	t.Cleanup(func() {
+		// Put the scheduler back as it was, then detach.
+		if i, j := strings.IndexByte(string(before), '['), strings.IndexByte(string(before), ']'); i >= 0 && j > i {
+			os.WriteFile(sched, []byte(string(before)[i+1:j]), 0)
+		}
+		if out, err := runHost("losetup", "-d", loop); err != nil {
+			t.Errorf("detaching %s: %v %s", loop, err, out)
+		}
+	})
+	if err := os.WriteFile(sched, []byte("bfq"), 0); err != nil {
+		t.Skipf("%s cannot use bfq: %v", name, err)
+	}
+	// Start after the loop device exists, so its sys/block stat is served.
+	d := startDaemon(t)
+	cg := newCgroup(t, "diskbfq", nil)
+	res := d.run(t, cg, fmt.Sprintf(`
+dd if=/dev/zero of=%s bs=1M count=32 oflag=direct status=none
+cat /proc/diskstats; echo @@@
+/usr/bin/iostat -d -k %s`, loop, name))
+	parts := strings.Split(res, "@@@\n")
+	if len(parts) != 2 {
+		t.Fatalf("unexpected output:\n%s", res)
+	}
+	t.Logf("container's diskstats:\n%s", parts[0])
+	if w := diskstatsLines(t, parts[0])[name]; len(w) == 0 || w[sectorsWritten] < 65536 {
+		t.Errorf("%s after writing 32 MiB: %v, want at least 65536 sectors written", name, w)
+	}
+	if kb := iostatColumn(t, parts[1], name, "kB_wrtn"); kb < 32768 {
+		t.Errorf("iostat kB_wrtn for %s = %v, want at least 32768:\n%s", name, kb, parts[1])
+	}
+}
