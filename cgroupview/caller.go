@@ -38,6 +38,9 @@ type Resolver struct {
 
 	mu    sync.Mutex
 	inits map[uint64]nsInit
+
+	cgMu    sync.Mutex
+	cgroups map[string]*Cgroup // /proc/<pid>/cgroup content -> parse
 }
 
 type nsInit struct {
@@ -168,7 +171,9 @@ func (r *Resolver) isInit(in nsInit, ns uint64) bool {
 }
 
 func (r *Resolver) cgroupOf(pid int) (*Cgroup, error) {
-	data, err := os.ReadFile(r.procRoot + "/" + strconv.Itoa(pid) + "/cgroup")
+	buf := getBuf()
+	defer putBuf(buf)
+	data, err := readPath(r.procRoot+"/"+strconv.Itoa(pid)+"/cgroup", buf)
 	if err != nil {
 		return nil, gone(pid, err)
 	}
@@ -176,8 +181,30 @@ func (r *Resolver) cgroupOf(pid int) (*Cgroup, error) {
 		// A zombie's cgroup file is empty.
 		return nil, fmt.Errorf("%w: pid %d has exited", ErrCallerGone, pid)
 	}
-	return ParseProcCgroup(r.h, data)
+	// Many callers share a few cgroups: reuse the parse of identical
+	// content (a Cgroup is never changed after parsing).
+	r.cgMu.Lock()
+	cg, ok := r.cgroups[string(data)]
+	r.cgMu.Unlock()
+	if ok {
+		return cg, nil
+	}
+	cg, err = ParseProcCgroup(r.h, data)
+	if err != nil {
+		return nil, err
+	}
+	r.cgMu.Lock()
+	if r.cgroups == nil || len(r.cgroups) >= maxParsedCgroups {
+		r.cgroups = map[string]*Cgroup{}
+	}
+	r.cgroups[string(data)] = cg
+	r.cgMu.Unlock()
+	return cg, nil
 }
+
+// maxParsedCgroups bounds the cache of parsed /proc/<pid>/cgroup contents;
+// when full it starts afresh.
+const maxParsedCgroups = 4096
 
 // pidNS is the inode of pid's pid namespace, from the "pid:[N]" link.
 func (r *Resolver) pidNS(pid int) (uint64, error) {
@@ -205,7 +232,9 @@ type procStat struct {
 }
 
 func (r *Resolver) stat(pid int) (procStat, error) {
-	data, err := os.ReadFile(r.procRoot + "/" + strconv.Itoa(pid) + "/stat")
+	buf := getBuf()
+	defer putBuf(buf)
+	data, err := readPath(r.procRoot+"/"+strconv.Itoa(pid)+"/stat", buf)
 	if err != nil {
 		return procStat{}, gone(pid, err)
 	}

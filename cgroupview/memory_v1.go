@@ -11,14 +11,20 @@ func readMemoryV1(c *Cgroup) (Memory, error) {
 	if err != nil {
 		return Memory{}, err
 	}
+	// Every file is read through one opening of each directory, into one
+	// pooled buffer.
+	ds := openDirs(dirs)
+	defer ds.release()
+	buf := getBuf()
+	defer putBuf(buf)
 	var m Memory
-	if m.Limit, err = minLimit(dirs, "memory.limit_in_bytes"); err != nil {
+	if m.Limit, err = ds.minLimit("memory.limit_in_bytes", buf); err != nil {
 		return m, fmt.Errorf("memory limit: %w", err)
 	}
-	if m.Usage, err = readUint(dirs[0] + "/memory.usage_in_bytes"); err != nil {
+	if m.Usage, err = ds.readUint(0, "memory.usage_in_bytes", buf); err != nil {
 		return m, fmt.Errorf("memory usage: %w", err)
 	}
-	data, err := readFile(dirs[0] + "/memory.stat")
+	data, err := ds.read(0, "memory.stat", buf)
 	if err != nil {
 		return m, fmt.Errorf("memory stat: %w", err)
 	}
@@ -28,14 +34,14 @@ func readMemoryV1(c *Cgroup) (Memory, error) {
 
 	// memsw counts memory plus swap; without swap accounting its files
 	// are absent.
-	memswUsage, err := readUint(dirs[0] + "/memory.memsw.usage_in_bytes")
+	memswUsage, err := ds.readUint(0, "memory.memsw.usage_in_bytes", buf)
 	if errors.Is(err, os.ErrNotExist) {
 		return m, nil
 	}
 	if err != nil {
 		return m, fmt.Errorf("memsw usage: %w", err)
 	}
-	memswLimit, err := minLimit(dirs, "memory.memsw.limit_in_bytes")
+	memswLimit, err := ds.minLimit("memory.memsw.limit_in_bytes", buf)
 	if err != nil {
 		return m, fmt.Errorf("memsw limit: %w", err)
 	}

@@ -11,15 +11,25 @@ func readMemoryV2(c *Cgroup) (Memory, error) {
 	if err != nil {
 		return Memory{}, err
 	}
+	// Every file is read through one opening of each directory, into one
+	// pooled buffer.
+	ds := openDirs(dirs)
+	defer ds.release()
+	buf := getBuf()
+	defer putBuf(buf)
 	var m Memory
 	// The root has no memory.max; a missing file is no limit.
-	if m.Limit, err = minLimit(dirs, "memory.max"); err != nil {
+	if m.Limit, err = ds.minLimit("memory.max", buf); err != nil {
 		return m, fmt.Errorf("memory limit: %w", err)
 	}
-	if m.Usage, err = readUint(dirs[0] + "/memory.current"); err != nil {
+	if m.Usage, err = ds.readUint(0, "memory.current", buf); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			// No memory controller here: see readMemoryV2Nearest.
+			return readMemoryV2Nearest(c, dirs)
+		}
 		return m, fmt.Errorf("memory usage: %w", err)
 	}
-	data, err := readFile(dirs[0] + "/memory.stat")
+	data, err := ds.read(0, "memory.stat", buf)
 	if err != nil {
 		return m, fmt.Errorf("memory stat: %w", err)
 	}
@@ -27,7 +37,7 @@ func readMemoryV2(c *Cgroup) (Memory, error) {
 		return m, fmt.Errorf("%s/memory.stat: %w", dirs[0], err)
 	}
 
-	m.SwapUsage, err = readUint(dirs[0] + "/memory.swap.current")
+	m.SwapUsage, err = ds.readUint(0, "memory.swap.current", buf)
 	if errors.Is(err, os.ErrNotExist) {
 		return m, nil // no swap accounting
 	}
@@ -35,7 +45,7 @@ func readMemoryV2(c *Cgroup) (Memory, error) {
 		return m, fmt.Errorf("swap usage: %w", err)
 	}
 	m.SwapAccounting = true
-	if m.SwapLimit, err = minLimit(dirs, "memory.swap.max"); err != nil {
+	if m.SwapLimit, err = ds.minLimit("memory.swap.max", buf); err != nil {
 		return m, fmt.Errorf("swap limit: %w", err)
 	}
 	return m, nil

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"path"
 	"strconv"
 )
 
@@ -86,14 +87,88 @@ func ParseFlatKeyed(data []byte, fn func(key string, value uint64)) error {
 	return nil
 }
 
-// readFile reads a small cgroup or proc file.
+// readFile reads a small cgroup file, through the descriptor cache of
+// filecache.go.
 func readFile(p string) ([]byte, error) {
-	return os.ReadFile(p)
+	ds := openDirs([]string{path.Dir(p)})
+	defer ds.release()
+	buf := getBuf()
+	defer putBuf(buf)
+	data, err := ds.read(0, path.Base(p), buf)
+	if err != nil {
+		return nil, err
+	}
+	return bytes.Clone(data), nil
 }
 
 // readLimit reads a limit file; a missing file means no limit there.
 func readLimit(p string) (uint64, error) {
-	data, err := readFile(p)
+	ds := openDirs([]string{path.Dir(p)})
+	defer ds.release()
+	buf := getBuf()
+	defer putBuf(buf)
+	return ds.readLimit(0, path.Base(p), buf)
+}
+
+// readUint reads a counter file.
+func readUint(p string) (uint64, error) {
+	ds := openDirs([]string{path.Dir(p)})
+	defer ds.release()
+	buf := getBuf()
+	defer putBuf(buf)
+	return ds.readUint(0, path.Base(p), buf)
+}
+
+// minLimit is the smallest of limit file name over dirs, NoLimit if none.
+func minLimit(dirs []string, name string) (uint64, error) {
+	ds := openDirs(dirs)
+	defer ds.release()
+	buf := getBuf()
+	defer putBuf(buf)
+	return ds.minLimit(name, buf)
+}
+
+// dirSet is cgroup directories opened once for several reads: a cgroup and
+// its ancestors, say. A directory that could not be opened keeps its error,
+// which its files' reads return as if the file had been opened.
+type dirSet struct {
+	hs   []*dirHandle
+	errs []error
+}
+
+func openDirs(dirs []string) dirSet {
+	ds := dirSet{hs: make([]*dirHandle, len(dirs)), errs: make([]error, len(dirs))}
+	for i, d := range dirs {
+		ds.hs[i], ds.errs[i] = files.openDir(d)
+	}
+	return ds
+}
+
+func (ds dirSet) release() {
+	for _, h := range ds.hs {
+		if h != nil {
+			h.release()
+		}
+	}
+}
+
+// read reads file name of the i-th directory; the content lives in *buf
+// until the next read into it.
+func (ds dirSet) read(i int, name string, buf *[]byte) ([]byte, error) {
+	if ds.hs[i] == nil {
+		err := ds.errs[i]
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = &os.PathError{Op: "open", Path: pe.Path + "/" + name, Err: pe.Err}
+		}
+		return nil, err
+	}
+	return ds.hs[i].read(name, buf)
+}
+
+// readLimit reads a limit file; a missing file means no limit there.
+func (ds dirSet) readLimit(i int, name string, buf *[]byte) (uint64, error) {
+	data, err := ds.read(i, name, buf)
 	if errors.Is(err, os.ErrNotExist) {
 		return NoLimit, nil
 	}
@@ -102,33 +177,41 @@ func readLimit(p string) (uint64, error) {
 	}
 	v, err := ParseLimit(data)
 	if err != nil {
-		return 0, fmt.Errorf("%s: %w", p, err)
+		return 0, fmt.Errorf("%s/%s: %w", ds.dir(i), name, err)
 	}
 	return v, nil
 }
 
 // readUint reads a counter file.
-func readUint(p string) (uint64, error) {
-	data, err := readFile(p)
+func (ds dirSet) readUint(i int, name string, buf *[]byte) (uint64, error) {
+	data, err := ds.read(i, name, buf)
 	if err != nil {
 		return 0, err
 	}
 	v, err := ParseUint(data)
 	if err != nil {
-		return 0, fmt.Errorf("%s: %w", p, err)
+		return 0, fmt.Errorf("%s/%s: %w", ds.dir(i), name, err)
 	}
 	return v, nil
 }
 
-// minLimit is the smallest of limit file name over dirs, NoLimit if none.
-func minLimit(dirs []string, name string) (uint64, error) {
+// minLimit is the smallest of limit file name over the directories,
+// NoLimit if none.
+func (ds dirSet) minLimit(name string, buf *[]byte) (uint64, error) {
 	m := uint64(NoLimit)
-	for _, d := range dirs {
-		v, err := readLimit(d + "/" + name)
+	for i := range ds.hs {
+		v, err := ds.readLimit(i, name, buf)
 		if err != nil {
 			return 0, err
 		}
 		m = min(m, v)
 	}
 	return m, nil
+}
+
+func (ds dirSet) dir(i int) string {
+	if ds.hs[i] != nil {
+		return ds.hs[i].path
+	}
+	return "?"
 }

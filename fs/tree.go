@@ -203,7 +203,9 @@ func (f *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 		f.log.Warn("building content failed", "pid", caller.Pid, "err", err)
 		return nil, 0, syscall.EIO
 	}
-	return &snapshot{data: data, node: f}, fuse.FOPEN_DIRECT_IO, 0
+	// NOFLUSH: nothing is ever written, so close(2) need not wait for a
+	// FLUSH round trip to the daemon (kernels before 5.16 ignore it).
+	return &snapshot{data: data, node: f}, fuse.FOPEN_DIRECT_IO | fuse.FOPEN_NOFLUSH, 0
 }
 
 // snapshot is the content of one open; its reads are served from it until

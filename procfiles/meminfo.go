@@ -63,6 +63,71 @@ func ParseMeminfo(data []byte) (*Meminfo, error) {
 	return m, nil
 }
 
+// ReparseMeminfo parses /proc/meminfo like ParseMeminfo, taking the keys
+// and layout from prev, an earlier parse of the same host, when they are
+// unchanged: only the values are read then, which spares a map and a
+// string per line on every open. prev may be nil.
+func ReparseMeminfo(prev *Meminfo, data []byte) (*Meminfo, error) {
+	if prev == nil {
+		return ParseMeminfo(data)
+	}
+	lines := make([]MeminfoLine, len(prev.Lines))
+	i := 0
+	rest := data
+	for len(rest) > 0 {
+		var line []byte
+		if nl := bytes.IndexByte(rest, '\n'); nl >= 0 {
+			line, rest = rest[:nl], rest[nl+1:]
+		} else {
+			line, rest = rest, nil
+		}
+		if len(line) == 0 {
+			continue
+		}
+		if i >= len(lines) {
+			return ParseMeminfo(data)
+		}
+		p := prev.Lines[i]
+		if len(line) <= len(p.Key) || line[len(p.Key)] != ':' || string(line[:len(p.Key)]) != p.Key {
+			return ParseMeminfo(data)
+		}
+		val := line[len(p.Key)+1:]
+		if len(val) < len(p.Suffix) || string(val[len(val)-len(p.Suffix):]) != p.Suffix {
+			return ParseMeminfo(data)
+		}
+		if p.Suffix == "" && bytes.HasSuffix(val, []byte(" kB")) {
+			return ParseMeminfo(data)
+		}
+		val = val[:len(val)-len(p.Suffix)]
+		v, ok := parseDecimal(bytes.TrimLeft(val, " "))
+		if !ok {
+			return ParseMeminfo(data) // for its error
+		}
+		lines[i] = MeminfoLine{Key: p.Key, Value: v, Width: len(val), Suffix: p.Suffix}
+		i++
+	}
+	if i != len(lines) {
+		return ParseMeminfo(data)
+	}
+	return &Meminfo{Lines: lines, index: prev.index}, nil
+}
+
+// parseDecimal parses an unsigned decimal number without allocating.
+func parseDecimal(b []byte) (uint64, bool) {
+	if len(b) == 0 || len(b) > 19 {
+		v, err := strconv.ParseUint(string(b), 10, 64)
+		return v, err == nil
+	}
+	var v uint64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		v = v*10 + uint64(c-'0')
+	}
+	return v, true
+}
+
 // Get returns the value of key as the file shows it.
 func (m *Meminfo) Get(key string) (uint64, bool) {
 	i, ok := m.index[key]
@@ -143,42 +208,72 @@ func ComputeMemory(host *Meminfo, mem cgroupview.Memory, p MemoryPolicy) Contain
 // RenderMeminfo renders /proc/meminfo for a container: the host's lines in
 // the host's order and layout, with the container's values where it has them.
 func RenderMeminfo(host *Meminfo, c ContainerMemory) []byte {
-	s := c.Stat
-	kb := func(v uint64) uint64 { return v / 1024 }
-	values := map[string]uint64{
-		"MemTotal":       kb(c.Total),
-		"MemFree":        kb(c.Free),
-		"MemAvailable":   kb(c.Available),
-		"Buffers":        0,
-		"Cached":         kb(c.Cached),
-		"SwapCached":     0,
-		"Active":         kb(s.ActiveAnon + s.ActiveFile),
-		"Inactive":       kb(s.InactiveAnon + s.InactiveFile),
-		"Active(anon)":   kb(s.ActiveAnon),
-		"Inactive(anon)": kb(s.InactiveAnon),
-		"Active(file)":   kb(s.ActiveFile),
-		"Inactive(file)": kb(s.InactiveFile),
-		"Unevictable":    kb(s.Unevictable),
-		"SwapTotal":      kb(c.SwapTotal),
-		"SwapFree":       kb(c.SwapFree),
-		"Dirty":          kb(s.FileDirty),
-		"Writeback":      kb(s.FileWriteback),
-		"AnonPages":      kb(s.Anon),
-		"Mapped":         kb(s.FileMapped),
-		"Shmem":          kb(s.Shmem),
-		"KReclaimable":   kb(s.SlabReclaimable),
-		"Slab":           kb(s.Slab),
-		"SReclaimable":   kb(s.SlabReclaimable),
-		"SUnreclaim":     kb(s.SlabUnreclaimable),
-		"AnonHugePages":  kb(s.AnonTHP),
-	}
 	b := make([]byte, 0, 48*len(host.Lines))
 	for _, l := range host.Lines {
-		v, ok := values[l.Key]
+		v, ok := containerValue(l.Key, &c)
 		if !ok {
 			v = l.Value
 		}
 		b = appendMeminfoLine(b, l.Key, v, l.Width, l.Suffix)
 	}
 	return b
+}
+
+// containerValue is the container's value of a meminfo key in kB, if it
+// has its own. A switch rather than a map: this runs for every line of
+// every open.
+func containerValue(key string, c *ContainerMemory) (uint64, bool) {
+	s := &c.Stat
+	var v uint64
+	switch key {
+	case "MemTotal":
+		v = c.Total
+	case "MemFree":
+		v = c.Free
+	case "MemAvailable":
+		v = c.Available
+	case "Buffers", "SwapCached":
+		v = 0
+	case "Cached":
+		v = c.Cached
+	case "Active":
+		v = s.ActiveAnon + s.ActiveFile
+	case "Inactive":
+		v = s.InactiveAnon + s.InactiveFile
+	case "Active(anon)":
+		v = s.ActiveAnon
+	case "Inactive(anon)":
+		v = s.InactiveAnon
+	case "Active(file)":
+		v = s.ActiveFile
+	case "Inactive(file)":
+		v = s.InactiveFile
+	case "Unevictable":
+		v = s.Unevictable
+	case "SwapTotal":
+		v = c.SwapTotal
+	case "SwapFree":
+		v = c.SwapFree
+	case "Dirty":
+		v = s.FileDirty
+	case "Writeback":
+		v = s.FileWriteback
+	case "AnonPages":
+		v = s.Anon
+	case "Mapped":
+		v = s.FileMapped
+	case "Shmem":
+		v = s.Shmem
+	case "KReclaimable", "SReclaimable":
+		v = s.SlabReclaimable
+	case "Slab":
+		v = s.Slab
+	case "SUnreclaim":
+		v = s.SlabUnreclaimable
+	case "AnonHugePages":
+		v = s.AnonTHP
+	default:
+		return 0, false
+	}
+	return v / 1024, true
 }

@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/cgprocfs/cgprocfs/cgroupview"
@@ -15,23 +16,32 @@ func (p *Provider) containerMemory(pid uint32) (*procfiles.ContainerMemory, *pro
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	raw, err := p.hostFile("meminfo")
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("host meminfo: %w", err)
-	}
 	if c.Cgroup.IsRoot("memory") {
+		raw, err := p.hostFile("meminfo")
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("host meminfo: %w", err)
+		}
 		return nil, nil, raw, nil
 	}
-	host, err := procfiles.ParseMeminfo(raw)
+	host, err := p.hostMeminfo()
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("host meminfo: %w", err)
 	}
 	mem, err := cgroupview.ReadMemory(c.Cgroup)
+	if errors.Is(err, cgroupview.ErrNoMemoryController) {
+		// v2 without the memory controller below the root: the root is
+		// charged, as for a caller in the root cgroup.
+		raw, err := p.hostFile("meminfo")
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("host meminfo: %w", err)
+		}
+		return nil, nil, raw, nil
+	}
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("memory of %s: %w", c.Cgroup.Path("memory"), err)
 	}
 	cm := procfiles.ComputeMemory(host, mem, p.cfg.Memory)
-	return &cm, host, raw, nil
+	return &cm, host, nil, nil
 }
 
 func (p *Provider) meminfo(ctx context.Context, pid uint32) ([]byte, error) {
