@@ -174,18 +174,21 @@ func iostatColumn(t *testing.T, out, dev, col string) float64 {
 	return 0
 }
 
-// A container's view includes the I/O of cgroups nested inside it.
+// A container's view includes the I/O of cgroups nested inside it. The
+// reader sits in the container's init.scope, which stands for the container
+// (v2 allows no processes in a cgroup with children that use controllers).
 func TestDiskstatsCountsDescendants(t *testing.T) {
 	d := startDaemon(t)
 	dir := t.TempDir()
 	devnum, name := diskOf(t, dir)
 	parent := newCgroup(t, "diskparent", nil)
-	child := newCgroup(t, "child", parent)
+	work := newCgroup(t, "work", parent)
+	scope := newCgroup(t, "init.scope", parent)
 	if !unified {
 		parent.Set(t, "blkio", "blkio.throttle.write_bps_device", devnum+" 10000000000")
 	}
-	d.run(t, child, fmt.Sprintf("dd if=/dev/zero of=%s/data bs=1M count=16 oflag=direct status=none", dir))
-	out := d.run(t, parent, "cat /proc/diskstats")
+	d.run(t, work, fmt.Sprintf("dd if=/dev/zero of=%s/data bs=1M count=16 oflag=direct status=none", dir))
+	out := d.run(t, scope, "cat /proc/diskstats")
 	if w := diskstatsLines(t, out)[name]; len(w) == 0 || w[sectorsWritten] < 32768 {
 		t.Errorf("parent's diskstats after its child wrote 16 MiB to %s: %v, want at least 32768 sectors written:\n%s", name, w, out)
 	}
