@@ -94,22 +94,24 @@ func (p *Provider) ContainerCPUTimes(c *cgroupview.Caller) (CPUTimes, error) {
 	if err != nil {
 		return CPUTimes{}, err
 	}
-	_, total, err := p.cpuLines(c, cpus)
+	_, total, _, err := p.cpuLines(c, cpus)
 	if err != nil {
 		return CPUTimes{}, err
 	}
 	return CPUTimes{VisibleCPUs: len(cpus), User: total.User, System: total.System, Steal: total.Steal, Idle: total.Idle}, nil
 }
 
-// cpuLines reads the caller's CPU usage and folds it into its accumulator.
-func (p *Provider) cpuLines(c *cgroupview.Caller, cpus []int) ([]cpuTimes, cpuTimes, error) {
+// cpuLines reads the caller's CPU usage and its threads and folds them into
+// its accumulator.
+func (p *Provider) cpuLines(c *cgroupview.Caller, cpus []int) ([]cpuTimes, cpuTimes, taskScan, error) {
 	u, err := cgroupview.ReadCPUUsage(c.Cgroup)
 	if err != nil {
-		return nil, cpuTimes{}, fmt.Errorf("cpu usage of %s: %w", c.Cgroup.Path("cpuacct"), err)
+		return nil, cpuTimes{}, taskScan{}, fmt.Errorf("cpu usage of %s: %w", c.Cgroup.Path("cpuacct"), err)
 	}
+	tasks := scanTasks(c)
 	now, err := bootNanos()
 	if err != nil {
-		return nil, cpuTimes{}, err
+		return nil, cpuTimes{}, taskScan{}, err
 	}
 	// The container started when its pid namespace's init did; a caller
 	// in the host's pid namespace is no container's init, so its cgroup
@@ -121,13 +123,13 @@ func (p *Provider) cpuLines(c *cgroupview.Caller, cpus []int) ([]cpuTimes, cpuTi
 	key := c.Cgroup.Key("cpuacct") + "\x00" + c.Cgroup.Key("cpu") + "\x00" + c.Cgroup.Key("cpuset")
 	dir, err := c.Cgroup.Dir("cpuacct")
 	if err != nil {
-		return nil, cpuTimes{}, err
+		return nil, cpuTimes{}, taskScan{}, err
 	}
 	a, _ := p.cpu.get(key, dir)
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	lines, total := a.update(now, start, cpus, u)
-	return lines, total, nil
+	lines, total := a.update(now, start, cpus, u, tasks.waits)
+	return lines, total, tasks, nil
 }
 
 func bootNanos() (int64, error) {
@@ -175,7 +177,7 @@ func (p *Provider) stat(ctx context.Context, pid uint32) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	lines, total, err := p.cpuLines(c, cpus)
+	lines, total, tasks, err := p.cpuLines(c, cpus)
 	if err != nil {
 		return nil, err
 	}
@@ -183,8 +185,7 @@ func (p *Provider) stat(ctx context.Context, pid uint32) ([]byte, error) {
 	for i, l := range lines {
 		out[i] = toTicks(l)
 	}
-	running, blocked := p.countTasks(c)
-	return procfiles.RenderStat(host, toTicks(total), out, running, blocked), nil
+	return procfiles.RenderStat(host, toTicks(total), out, tasks.running, tasks.blocked), nil
 }
 
 func toTicks(t cpuTimes) procfiles.CPUStat {
@@ -210,39 +211,56 @@ func (p *Provider) cpuList(name string) func(context.Context, uint32) ([]byte, e
 	}
 }
 
-// countTasks counts the container's runnable (R) and uninterruptible (D)
-// threads, for procs_running and procs_blocked, from the threads of its
-// cgroup and every cgroup below. Errors count as zero: a thread that exits
-// mid-walk is not worth failing the file for.
-func (p *Provider) countTasks(c *cgroupview.Caller) (running, blocked uint64) {
+// taskScan is what the container's threads say: how many are runnable (R)
+// and in uninterruptible sleep (D), for procs_running and procs_blocked, and
+// how long each waited on a runqueue so far (ns, from
+// /proc/<tid>/schedstat), for steal.
+type taskScan struct {
+	running, blocked uint64
+	waits            map[int]uint64
+}
+
+// scanTasks looks at the threads of the caller's cgroup and every cgroup
+// below. Errors count as nothing: a thread that exits mid-walk is not worth
+// failing the file for.
+func scanTasks(c *cgroupview.Caller) taskScan {
+	ts := taskScan{waits: map[int]uint64{}}
 	dir, err := c.Cgroup.Dir("cpuacct")
 	if err != nil {
-		return 0, 0
+		return ts
 	}
 	name := "tasks"
 	if c.Cgroup.Hierarchy().Mode == cgroupview.Unified {
 		name = "cgroup.threads"
 	}
 	var buf [512]byte
+	read := func(p string) []byte {
+		fd, err := os.Open(p)
+		if err != nil {
+			return nil
+		}
+		defer fd.Close()
+		n, _ := fd.Read(buf[:])
+		return buf[:n]
+	}
 	var walk func(d string, depth int)
 	walk = func(d string, depth int) {
 		data, _ := os.ReadFile(filepath.Join(d, name))
 		for _, f := range bytes.Fields(data) {
-			if _, err := strconv.Atoi(string(f)); err != nil {
-				continue
-			}
-			// Threads are looked up in the real /proc, as callers are.
-			fd, err := os.Open("/proc/" + string(f) + "/stat")
+			tid, err := strconv.Atoi(string(f))
 			if err != nil {
 				continue
 			}
-			n, _ := fd.Read(buf[:])
-			fd.Close()
-			switch taskState(buf[:n]) {
+			// Threads are looked up in the real /proc, as callers are.
+			proc := "/proc/" + string(f)
+			switch taskState(read(proc + "/stat")) {
 			case 'R':
-				running++
+				ts.running++
 			case 'D':
-				blocked++
+				ts.blocked++
+			}
+			if w, ok := schedWait(read(proc + "/schedstat")); ok {
+				ts.waits[tid] = w
 			}
 		}
 		if depth >= 32 {
@@ -256,7 +274,19 @@ func (p *Provider) countTasks(c *cgroupview.Caller) (running, blocked uint64) {
 		}
 	}
 	walk(dir, 0)
-	return running, blocked
+	return ts
+}
+
+// schedWait is the second field of /proc/<tid>/schedstat ("run_ns wait_ns
+// timeslices"): the time the thread spent runnable on a runqueue, waiting
+// for a CPU. It includes the time a CFS quota held it back.
+func schedWait(b []byte) (uint64, bool) {
+	f := bytes.Fields(b)
+	if len(f) < 2 {
+		return 0, false
+	}
+	w, err := strconv.ParseUint(string(f[1]), 10, 64)
+	return w, err == nil
 }
 
 // taskState is the state letter of a /proc/<tid>/stat, after the last ')'.

@@ -40,8 +40,13 @@ type cpuLine struct {
 //   - user and system grow by the cgroup's new user and system time (v1:
 //     each host CPU's to the line showing it, time on CPUs not shown spread
 //     evenly; v2: all of it spread evenly);
-//   - steal grows by the new throttled time, at most the room left on the
-//     lines (capacity not yet filled), shared in proportion to that room;
+//   - steal grows by the time the container's threads waited for a CPU
+//     (their runqueue wait from schedstat, which includes the time the
+//     CFS quota held them back; at least the cgroup's new throttled time),
+//     at most the room left on the lines (capacity not yet filled), shared
+//     in proportion to that room: a container that had work and no CPU to
+//     run it on was denied that CPU, by its quota or by the host's other
+//     tasks, as a VM is by its hypervisor;
 //   - idle takes the rest of the room.
 //
 // A line whose user and system outgrew its capacity (a burst over a short
@@ -55,6 +60,7 @@ type cpuAcct struct {
 	dir   string
 	last  int64 // CLOCK_BOOTTIME ns of the last update
 	raw   cgroupview.CPUUsage
+	waits map[int]uint64 // runqueue wait of each thread at the last update
 	lines []cpuLine
 	total cpuTimes
 }
@@ -96,7 +102,10 @@ func (s *cpuState) forget() {
 // (the container's start) only matters on the first update, which treats
 // the time since start as one interval and then forgives any excess of
 // user and system over it, as that history predates the daemon.
-func (a *cpuAcct) update(now, start int64, cpus []int, u cgroupview.CPUUsage) ([]cpuTimes, cpuTimes) {
+//
+// waits is the runqueue wait of each of the container's threads so far;
+// a thread not seen at the last update brings all of its wait.
+func (a *cpuAcct) update(now, start int64, cpus []int, u cgroupview.CPUUsage, waits map[int]uint64) ([]cpuTimes, cpuTimes) {
 	n := len(cpus)
 	first := a.last == 0
 	var wall uint64
@@ -142,8 +151,12 @@ func (a *cpuAcct) update(now, start int64, cpus []int, u cgroupview.CPUUsage) ([
 		spread(user, delta(u.User, a.raw.User))
 		spread(sys, delta(u.System, a.raw.System))
 	}
-	steal := delta(u.Throttled, a.raw.Throttled)
-	a.raw = u
+	var wait uint64
+	for tid, w := range waits {
+		wait += delta(w, a.waits[tid])
+	}
+	steal := max(delta(u.Throttled, a.raw.Throttled), wait)
+	a.raw, a.waits = u, waits
 
 	room := make([]uint64, n)
 	var rooms uint64
