@@ -30,7 +30,9 @@ type LoadConfig struct {
 	// IdleTimeout stops tracking a cgroup not read for this long (0:
 	// never).
 	IdleTimeout time.Duration
-	// Counter is "threads", "cgroupstats" or "" (the default: threads).
+	// Counter is how threads are counted: "threads" (exact, costlier),
+	// "cgroupstats" (cgroup v1 only) or "auto"/"" (cgroupstats where it
+	// works, else threads). See the README for the measured trade-off.
 	Counter string
 }
 
@@ -41,19 +43,27 @@ func (p *Provider) newLoadTracker() *loadavg.Tracker {
 		return nil
 	}
 	var counter loadavg.Counter
-	if lc.Counter == "cgroupstats" {
-		if p.cfg.Hierarchy.Mode == cgroupview.Unified {
-			p.log.Warn("cgroupstats works on cgroup v1 only; counting threads")
-		} else if c, err := loadavg.NewCgroupstatsCounter(); err != nil {
+	auto := lc.Counter == "" || lc.Counter == "auto"
+	if auto || lc.Counter == "cgroupstats" {
+		// The kernel serves cgroupstats for v1 directories only.
+		switch c, err := loadavg.NewCgroupstatsCounter(); {
+		case p.cfg.Hierarchy.Mode == cgroupview.Unified:
+			if err == nil {
+				c.Close()
+			}
+			if !auto {
+				p.log.Warn("cgroupstats works on cgroup v1 only; counting threads")
+			}
+		case err != nil:
 			p.log.Warn("cgroupstats unavailable; counting threads", "err", err)
-		} else {
+		default:
 			counter = c
 		}
 	}
 	if counter == nil {
 		counter = loadavg.NewThreadsCounter("/proc", tidsFile(p.cfg.Hierarchy), threadFDBudget())
 	}
-	p.log.Debug("loadavg tracking on", "counter", counter.Name(), "idle-timeout", lc.IdleTimeout)
+	p.log.Info("loadavg tracking on", "counter", counter.Name(), "idle-timeout", lc.IdleTimeout)
 	return loadavg.NewTracker(counter, lc.IdleTimeout, p.log)
 }
 
