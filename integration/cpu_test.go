@@ -243,3 +243,55 @@ func writeQuota(cg *testCgroup, q int) error {
 	}
 	return os.WriteFile(cg.file("cpu", "cpu.cfs_quota_us"), []byte(strconv.Itoa(q)), 0)
 }
+
+// top keeps /proc/stat open and seeks back to 0 for each refresh: every
+// read at offset 0 must bring fresh content. A caller in the root cgroup
+// (this test, on a host that runs it there) sees the host's files.
+func TestCPUStatFreshAfterSeek(t *testing.T) {
+	d := startDaemon(t)
+	f, err := os.Open(d.Path("proc/stat"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	buf := make([]byte, 1<<16)
+	n, err := f.ReadAt(buf, 0)
+	if n == 0 {
+		t.Fatalf("first read: %v", err)
+	}
+	first := strings.SplitN(string(buf[:n]), "\n", 2)[0]
+	var again string
+	poll(t, 5*time.Second, "a changed cpu line after seeking back", func() bool {
+		n, _ := f.ReadAt(buf, 0)
+		again = strings.SplitN(string(buf[:n]), "\n", 2)[0]
+		return again != first
+	})
+
+	self, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := true
+	for _, l := range strings.Split(strings.TrimSpace(string(self)), "\n") {
+		p := strings.SplitN(l, ":", 3)
+		if len(p) == 3 && (unified && p[0] == "0" || regexp.MustCompile(`(^|,)(cpu|cpuacct|cpuset)(,|$)`).MatchString(p[1])) && p[2] != "/" {
+			root = false
+		}
+	}
+	if !root {
+		t.Logf("not in the root cgroup, host files not checked:\n%s", self)
+		return
+	}
+	for _, name := range []string{"sys/devices/system/cpu/online", "sys/devices/system/cpu/possible"} {
+		got, err1 := os.ReadFile(d.Path(name))
+		want, err2 := os.ReadFile("/" + name)
+		if err1 != nil || err2 != nil || string(got) != string(want) {
+			t.Errorf("%s in the root cgroup = %q, %v; want the host's %q, %v", name, got, err1, want, err2)
+		}
+	}
+	got, _ := os.ReadFile(d.Path("proc/cpuinfo"))
+	want, _ := os.ReadFile("/proc/cpuinfo")
+	if strings.Count(string(got), "\nprocessor") != strings.Count(string(want), "\nprocessor") || len(got) == 0 {
+		t.Errorf("cpuinfo in the root cgroup differs from the host's in its processors")
+	}
+}

@@ -2,6 +2,7 @@ package provider
 
 import (
 	"math/rand/v2"
+	"os"
 	"testing"
 
 	"github.com/cgprocfs/cgprocfs/cgroupview"
@@ -183,5 +184,26 @@ func TestCPUAcctWaitIsSteal(t *testing.T) {
 	_, total = a.update(now+int64(2*sec), 0, []int{0}, cgroupview.CPUUsage{User: sec / 4, Throttled: sec / 10}, map[int]uint64{8: sec / 5})
 	if total.Steal != sec/2+sec/5 || total.Idle != sec/4+sec*4/5 {
 		t.Errorf("new thread: %+v", total)
+	}
+}
+
+// The state of a cgroup goes when its directory does.
+func TestCPUStateForget(t *testing.T) {
+	dir := t.TempDir()
+	var s cpuState
+	a, fresh := s.get("k", dir)
+	if b, again := s.get("k", dir); !fresh || again || a != b {
+		t.Fatalf("get: fresh %v, again %v, same %v", fresh, again, a == b)
+	}
+	s.forget()
+	if _, fresh := s.get("k", dir); fresh {
+		t.Fatal("forgot a cgroup that exists")
+	}
+	if err := os.Remove(dir); err != nil {
+		t.Fatal(err)
+	}
+	s.forget()
+	if _, fresh := s.get("k", dir); !fresh {
+		t.Error("kept a cgroup that is gone")
 	}
 }
