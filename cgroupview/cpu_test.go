@@ -87,6 +87,7 @@ func TestReadCPUSetAndQuota(t *testing.T) {
 		{name: "v1 child quota tighter than the parent's", h: v1, path: "/sparse/tight", cpus: []int{0, 2, 3, 8}, quota: 1},
 		{name: "v1 empty cpusets up to the root, quota in another period", h: v1, path: "/emptyall/child", cpus: []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, quota: 1},
 		{name: "v1 bad cpulist", h: v1, path: "/bad", bad: true},
+		{name: "v1 cpuset.cpus without effective_cpus (old kernels)", h: v1, path: "/old", cpus: []int{1, 3}, quota: 0},
 		{name: "v2 empty cpuset walks up, max under 2 CPUs", h: v2, path: "/pod/ctr", cpus: []int{1, 2}, quota: 2},
 		{name: "v2 half a CPU is one", h: v2, path: "/half", cpus: []int{0, 1, 2, 3}, quota: 1},
 		{name: "v2 no cpu.max, no cpuset files", h: v2, path: "/nocpu", cpus: []int{0, 1, 2, 3}, quota: 0},

@@ -140,6 +140,10 @@ func ReadCPUSet(c *Cgroup) ([]int, error) {
 	}
 	for _, d := range dirs {
 		data, err := readFile(d + "/" + name)
+		if errors.Is(err, os.ErrNotExist) && c.h.Mode == Legacy {
+			// Kernels before 4.x have no effective_cpus.
+			data, err = readFile(d + "/cpuset.cpus")
+		}
 		if errors.Is(err, os.ErrNotExist) {
 			continue
 		}
