@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"sync"
 	"syscall"
+	"time"
 )
 
 // Caller is who is asking: the requesting thread and the container it
@@ -41,6 +42,8 @@ type Resolver struct {
 
 	cgMu    sync.Mutex
 	cgroups map[string]*Cgroup // /proc/<pid>/cgroup content -> parse
+
+	pids *pidFiles
 }
 
 type nsInit struct {
@@ -52,7 +55,7 @@ type nsInit struct {
 // namespace. procRoot is the real /proc: FUSE pids are real pids, whatever
 // proc root the rendered host data comes from.
 func NewResolver(h *Hierarchy, procRoot string) (*Resolver, error) {
-	r := &Resolver{h: h, procRoot: procRoot, inits: map[uint64]nsInit{}}
+	r := &Resolver{h: h, procRoot: procRoot, inits: map[uint64]nsInit{}, pids: newPidFiles(procRoot)}
 	ns, err := r.pidNS(os.Getpid())
 	if err != nil {
 		return nil, fmt.Errorf("reading own pid namespace: %w", err)
@@ -122,6 +125,7 @@ func (r *Resolver) Resolve(pid int) (*Caller, error) {
 // Forget drops cached namespaces whose init is gone; the daemon calls it
 // now and then so the cache does not grow with containers that ended.
 func (r *Resolver) Forget() {
+	r.pids.sweep(time.Minute)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for ns, in := range r.inits {
@@ -173,7 +177,7 @@ func (r *Resolver) isInit(in nsInit, ns uint64) bool {
 func (r *Resolver) cgroupOf(pid int) (*Cgroup, error) {
 	buf := getBuf()
 	defer putBuf(buf)
-	data, err := readPath(r.procRoot+"/"+strconv.Itoa(pid)+"/cgroup", buf)
+	data, err := r.pids.read(r.procRoot, pid, "cgroup", buf)
 	if err != nil {
 		return nil, gone(pid, err)
 	}
@@ -234,7 +238,7 @@ type procStat struct {
 func (r *Resolver) stat(pid int) (procStat, error) {
 	buf := getBuf()
 	defer putBuf(buf)
-	data, err := readPath(r.procRoot+"/"+strconv.Itoa(pid)+"/stat", buf)
+	data, err := r.pids.read(r.procRoot, pid, "stat", buf)
 	if err != nil {
 		return procStat{}, gone(pid, err)
 	}

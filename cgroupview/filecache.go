@@ -20,7 +20,8 @@ import (
 // reopened by path. A cgroup renamed away, or removed and made again at the
 // same path, would leave descriptors of the wrong cgroup behind, so every
 // use first checks the directory's inode number by path (kernfs numbers
-// are not reused) and starts afresh when it changed.
+// are not reused) and starts afresh when it changed; mount roots, which
+// cannot be renamed or removed, are not checked.
 //
 // Only directories on cgroupfs, cgroup2 and procfs are cached: there, files
 // cannot be replaced by rename. Fixture trees on other filesystems are read
@@ -54,6 +55,9 @@ type dirHandle struct {
 	ino  uint64
 	// cacheable is false off cgroupfs/procfs: every read opens the file.
 	cacheable bool
+	// mountRoot is set for the root of a mount (a v1 controller's or the
+	// v2 hierarchy's root, /proc), which needs no inode check.
+	mountRoot bool
 	// used is the last use in unix nanoseconds, for SweepFiles.
 	used int64
 	// refs counts the readers holding the handle; a dead handle (out of
@@ -68,11 +72,20 @@ type dirHandle struct {
 // directory's current inode, and held until release.
 func (c *fileCache) openDir(path string) (*dirHandle, error) {
 	startSweeper()
+	now := time.Now().UnixNano()
+	c.mu.Lock()
+	if h := c.dirs[path]; h != nil && h.mountRoot {
+		// A mount's root cannot be renamed or removed: no check.
+		h.refs++
+		h.used = now
+		c.mu.Unlock()
+		return h, nil
+	}
+	c.mu.Unlock()
 	var st syscall.Stat_t
 	if err := syscall.Stat(path, &st); err != nil {
 		return nil, &os.PathError{Op: "stat", Path: path, Err: err}
 	}
-	now := time.Now().UnixNano()
 	c.mu.Lock()
 	if h := c.dirs[path]; h != nil {
 		if h.ino == st.Ino {
@@ -96,6 +109,10 @@ func (c *fileCache) openDir(path string) (*dirHandle, error) {
 	if !h.cacheable {
 		h.dead = true
 		return h, nil
+	}
+	var parent syscall.Stat_t
+	if err := syscall.Stat(path+"/..", &parent); err == nil && parent.Dev != st.Dev {
+		h.mountRoot = true
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
