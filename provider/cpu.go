@@ -1,12 +1,10 @@
 package provider
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 
 	"golang.org/x/sys/unix"
 
@@ -108,7 +106,6 @@ func (p *Provider) cpuLines(c *cgroupview.Caller, cpus []int) ([]cpuTimes, cpuTi
 	if err != nil {
 		return nil, cpuTimes{}, taskScan{}, fmt.Errorf("cpu usage of %s: %w", c.Cgroup.Path("cpuacct"), err)
 	}
-	tasks := scanTasks(c)
 	now, err := bootNanos()
 	if err != nil {
 		return nil, cpuTimes{}, taskScan{}, err
@@ -128,6 +125,7 @@ func (p *Provider) cpuLines(c *cgroupview.Caller, cpus []int) ([]cpuTimes, cpuTi
 	a, _ := p.cpu.get(key, dir)
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	tasks := a.tasks.scan(c)
 	lines, total := a.update(now, start, cpus, u, tasks.waits)
 	return lines, total, tasks, nil
 }
@@ -209,91 +207,4 @@ func (p *Provider) cpuList(name string) func(context.Context, uint32) ([]byte, e
 		}
 		return procfiles.RenderCPURange(len(cpus)), nil
 	}
-}
-
-// taskScan is what the container's threads say: how many are runnable (R)
-// and in uninterruptible sleep (D), for procs_running and procs_blocked, and
-// how long each waited on a runqueue so far (ns, from
-// /proc/<tid>/schedstat), for steal.
-type taskScan struct {
-	running, blocked uint64
-	waits            map[int]uint64
-}
-
-// scanTasks looks at the threads of the caller's cgroup and every cgroup
-// below. Errors count as nothing: a thread that exits mid-walk is not worth
-// failing the file for.
-func scanTasks(c *cgroupview.Caller) taskScan {
-	ts := taskScan{waits: map[int]uint64{}}
-	dir, err := c.Cgroup.Dir("cpuacct")
-	if err != nil {
-		return ts
-	}
-	name := "tasks"
-	if c.Cgroup.Hierarchy().Mode == cgroupview.Unified {
-		name = "cgroup.threads"
-	}
-	var buf [512]byte
-	read := func(p string) []byte {
-		fd, err := os.Open(p)
-		if err != nil {
-			return nil
-		}
-		defer fd.Close()
-		n, _ := fd.Read(buf[:])
-		return buf[:n]
-	}
-	var walk func(d string, depth int)
-	walk = func(d string, depth int) {
-		data, _ := os.ReadFile(filepath.Join(d, name))
-		for _, f := range bytes.Fields(data) {
-			tid, err := strconv.Atoi(string(f))
-			if err != nil {
-				continue
-			}
-			// Threads are looked up in the real /proc, as callers are.
-			proc := "/proc/" + string(f)
-			switch taskState(read(proc + "/stat")) {
-			case 'R':
-				ts.running++
-			case 'D':
-				ts.blocked++
-			}
-			if w, ok := schedWait(read(proc + "/schedstat")); ok {
-				ts.waits[tid] = w
-			}
-		}
-		if depth >= 32 {
-			return
-		}
-		entries, _ := os.ReadDir(d)
-		for _, e := range entries {
-			if e.IsDir() {
-				walk(filepath.Join(d, e.Name()), depth+1)
-			}
-		}
-	}
-	walk(dir, 0)
-	return ts
-}
-
-// schedWait is the second field of /proc/<tid>/schedstat ("run_ns wait_ns
-// timeslices"): the time the thread spent runnable on a runqueue, waiting
-// for a CPU. It includes the time a CFS quota held it back.
-func schedWait(b []byte) (uint64, bool) {
-	f := bytes.Fields(b)
-	if len(f) < 2 {
-		return 0, false
-	}
-	w, err := strconv.ParseUint(string(f[1]), 10, 64)
-	return w, err == nil
-}
-
-// taskState is the state letter of a /proc/<tid>/stat, after the last ')'.
-func taskState(b []byte) byte {
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 || i+2 >= len(b) {
-		return 0
-	}
-	return b[i+2]
 }
