@@ -297,3 +297,25 @@ func TestCPUStatFreshAfterSeek(t *testing.T) {
 		t.Errorf("cpuinfo in the root cgroup differs from the host's in its processors")
 	}
 }
+
+// A container's first /proc/stat counts idle from the start of its pid
+// namespace's init: a fresh daemon read by a container up for 2 s shows
+// about 2 s of idle on its one CPU.
+func TestCPUIdleSinceContainerStart(t *testing.T) {
+	d := startDaemon(t)
+	cg := newCgroup(t, "cpu-start", nil)
+	setCPULimits(t, cg, "0", 50000)
+	out := d.run(t, cg, `unshare -p -f sh -c 'sleep 2; grep -c ^processor /proc/cpuinfo; head -1 /proc/stat'`)
+	f := strings.Fields(out)
+	if len(f) < 6 || f[0] != "1" || f[1] != "cpu" {
+		t.Fatalf("unexpected output %q", out)
+	}
+	idle, err := strconv.Atoi(f[5])
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("first cpu line in a pid namespace up for 2 s: %s", strings.Join(f[1:], " "))
+	if idle < 150 || idle > 1000 {
+		t.Errorf("idle = %d ticks, want about 200 (2 s since the init started)", idle)
+	}
+}
