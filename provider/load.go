@@ -75,14 +75,16 @@ func tidsFile(h *cgroupview.Hierarchy) string {
 }
 
 // threadFDBudget is how many /proc/<tid>/stat descriptors the counter may
-// keep open: half of the descriptor limit left after a reserve for FUSE and
-// the read path (Go raises the soft limit to the hard one at start).
+// keep open: the descriptor limit (Go raises the soft limit to the hard one
+// at start) less a reserve of 4096 for FUSE and the read path, which open a
+// few files per request. Threads beyond it are opened per sample.
 func threadFDBudget() int {
+	const reserve = 4096
 	var rl unix.Rlimit
-	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil || rl.Cur < 2048 {
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil || rl.Cur < 2*reserve {
 		return 0
 	}
-	return int(min((rl.Cur-1024)/2, 1<<20))
+	return int(min(rl.Cur-reserve, 1<<20))
 }
 
 // loadavgFile serves /proc/loadavg.

@@ -1,0 +1,244 @@
+package main
+
+// The loadavg benchmark: what tracking the load of many containers costs.
+// It makes -loadavg-cgroups cgroups, each holding one process with
+// -loadavg-threads sleeping threads, has every daemon track all of them (one
+// read of proc/loadavg through each mount from inside each cgroup), then
+// measures each daemon's CPU time (utime+stime of /proc/<pid>/stat) over
+// -loadavg-duration with no reads at all: the sampler's cost alone. The
+// daemons run side by side in one run, so the figures share the noise:
+// cgprocfs with its default counter (cgroupstats on v1, threads on v2),
+// on v1 cgprocfs counting threads too, and lxcfs -l.
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+var (
+	loadavgCgroups  = flag.Int("loadavg-cgroups", 1000, "loadavg: cgroups to track")
+	loadavgThreads  = flag.Int("loadavg-threads", 10, "loadavg: sleeping threads in each cgroup")
+	loadavgDuration = flag.Duration("loadavg-duration", 60*time.Second, "loadavg: how long to measure the daemons' CPU time")
+)
+
+func init() {
+	register(benchmark{
+		Name:  "loadavg",
+		Doc:   "CPU time of tracking the load of many idle cgroups, cgprocfs (both counters) next to lxcfs -l",
+		Run:   runLoadavgBench,
+		Child: loadavgChild,
+	})
+}
+
+// clockTicks is USER_HZ, the unit of utime and stime.
+const clockTicks = 100
+
+func runLoadavgBench(e *env) error {
+	n, threads := *loadavgCgroups, *loadavgThreads
+	if n < 1 || threads < 0 {
+		return errors.New("-loadavg-cgroups must be at least 1 and -loadavg-threads at least 0")
+	}
+	var daemons []*daemon
+	// The shared daemon runs with the default counter (auto:
+	// cgroupstats on v1, threads on v2); on v1 a second one counts
+	// threads, so both candidates are measured side by side.
+	d, err := e.startCgprocfs()
+	if err != nil {
+		return err
+	}
+	d.name = "cgprocfs (default)"
+	daemons = append(daemons, d)
+	if !e.unified {
+		d.name = "cgprocfs (cgroupstats)"
+		mp := filepath.Join(e.tmp, "cgprocfs-threads")
+		d, err := e.startDaemon("cgprocfs (threads)", mp, e.bin, "mount", "--loadavg-counter=threads", mp)
+		if err != nil {
+			return err
+		}
+		daemons = append(daemons, d)
+	}
+	if e.wantLxcfs {
+		if p, err := exec.LookPath("lxcfs"); err == nil {
+			mp := filepath.Join(e.tmp, "lxcfs-l")
+			d, err := e.startDaemon("lxcfs -l", mp, p, "--foreground", "-l", "--pidfile", filepath.Join(e.tmp, "lxcfs-l.pid"), mp)
+			if err != nil {
+				return err
+			}
+			daemons = append(daemons, d)
+		} else {
+			fmt.Println("lxcfs: not installed, left out")
+		}
+	}
+	var files []string
+	for _, d := range daemons {
+		files = append(files, filepath.Join(d.mountpoint, "proc", "loadavg"))
+	}
+
+	fmt.Printf("starting %d cgroups with one process of %d sleeping threads each ...\n", n, threads)
+	start := time.Now()
+	var holders []*exec.Cmd
+	var stdins []io.Closer
+	defer func() {
+		for _, w := range stdins {
+			w.Close()
+		}
+		for _, c := range holders {
+			c.Process.Kill()
+			c.Wait()
+		}
+	}()
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	var sample []byte
+	for i := range n {
+		cg, err := e.newCgroup(fmt.Sprintf("load-%d", i), 256<<20)
+		if err != nil {
+			return err
+		}
+		cmd := exec.Command(self, append([]string{childFlag, "loadavg", strings.Join(cg.procs(), ","), strconv.Itoa(threads)}, files...)...)
+		cmd.Stderr = os.Stderr
+		cmd.Env = append(os.Environ(), "GOMAXPROCS=1", "GOGC=off")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		in, err := cmd.StdinPipe()
+		if err != nil {
+			return err
+		}
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			return err
+		}
+		if err := cmd.Start(); err != nil {
+			return fmt.Errorf("starting holder %d: %w", i, err)
+		}
+		holders, stdins = append(holders, cmd), append(stdins, in)
+		// The holder prints what it read through each mount once its
+		// threads sleep: from then on every daemon tracks its cgroup.
+		line, err := bufio.NewReader(out).ReadString('\n')
+		if err != nil {
+			return fmt.Errorf("holder %d did not get ready: %w", i, err)
+		}
+		if i == 0 {
+			sample = []byte(line)
+		}
+	}
+	fmt.Printf("%d cgroups tracked in %.1f s (first holder read: %s)\n", n, time.Since(start).Seconds(), strings.TrimSpace(string(sample)))
+	tasks, err := countThreads(e, "cgprocfs-test-bench-"+strconv.Itoa(os.Getpid())+"-load-0")
+	if err == nil {
+		fmt.Printf("threads in each cgroup: %d (%d sleeping ones plus the Go runtime's)\n", tasks, threads)
+	}
+
+	// Let one sampling round of each daemon pass before measuring.
+	time.Sleep(6 * time.Second)
+	before := make([]float64, len(daemons))
+	for i, d := range daemons {
+		if before[i], err = cpuSeconds(d.cmd.Process.Pid); err != nil {
+			return err
+		}
+	}
+	t0 := time.Now()
+	fmt.Printf("measuring for %v with no reads ...\n", *loadavgDuration)
+	time.Sleep(*loadavgDuration)
+	wall := time.Since(t0).Seconds()
+	fmt.Printf("\n%-24s %14s %12s %14s\n", "daemon", "CPU s/minute", "% of a core", "µs per cgroup")
+	for i, d := range daemons {
+		after, err := cpuSeconds(d.cmd.Process.Pid)
+		if err != nil {
+			return err
+		}
+		cpu := after - before[i]
+		perRound := cpu / (wall / 5) / float64(n) * 1e6
+		fmt.Printf("%-24s %14.3f %11.2f%% %14.1f\n", d.name, cpu/wall*60, cpu/wall*100, perRound)
+	}
+	fmt.Printf("(per cgroup: CPU time per 5 s sampling round / %d cgroups; target: cgprocfs under 1%% of a core)\n", n)
+	return nil
+}
+
+// countThreads counts the threads in one benchmark cgroup.
+func countThreads(e *env, name string) (int, error) {
+	file := filepath.Join(cgroupRoot, name, "cgroup.threads")
+	if !e.unified {
+		file = filepath.Join(cgroupRoot, "memory", name, "tasks")
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return 0, err
+	}
+	return len(strings.Fields(string(data))), nil
+}
+
+// cpuSeconds is utime+stime of a process, all its threads.
+func cpuSeconds(pid int) (float64, error) {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	i := bytes.LastIndexByte(data, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("malformed stat of %d", pid)
+	}
+	f := strings.Fields(string(data[i+1:]))
+	// f[0] is field 3; utime and stime are fields 14 and 15.
+	if len(f) < 13 {
+		return 0, fmt.Errorf("malformed stat of %d", pid)
+	}
+	u, err1 := strconv.ParseUint(f[11], 10, 64)
+	s, err2 := strconv.ParseUint(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("malformed stat of %d", pid)
+	}
+	return float64(u+s) / clockTicks, nil
+}
+
+// loadavgChild holds the cgroup: args are the thread count and the loadavg
+// files to read once. It starts the threads, each locked to its goroutine
+// and asleep on a channel, reads the files, prints the first, and waits for
+// stdin to close.
+func loadavgChild(args []string) error {
+	if len(args) < 1 {
+		return errors.New("want THREADS FILE...")
+	}
+	threads, err := strconv.Atoi(args[0])
+	if err != nil {
+		return err
+	}
+	var wg sync.WaitGroup
+	block := make(chan struct{})
+	for range threads {
+		wg.Add(1)
+		go func() {
+			runtime.LockOSThread()
+			wg.Done()
+			<-block
+		}()
+	}
+	wg.Wait()
+	var first string
+	for i, f := range args[1:] {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return fmt.Errorf("reading %s: %w", f, err)
+		}
+		if i == 0 {
+			first = strings.TrimSpace(string(b))
+		}
+	}
+	fmt.Println(first)
+	io.Copy(io.Discard, os.Stdin)
+	close(block)
+	return nil
+}
