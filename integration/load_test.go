@@ -167,3 +167,36 @@ func TestUptimeFreshPidNamespace(t *testing.T) {
 		t.Errorf("host-namespace reader got uptime %.2f, host has %.2f", hu, mu)
 	}
 }
+
+// A reader in the root cgroup, and any reader with --loadavg=false, gets
+// the host's /proc/loadavg: the host's thread count, far above a test
+// cgroup's.
+func TestLoadavgHostViews(t *testing.T) {
+	hostTotal := func() int {
+		data, err := os.ReadFile("/proc/loadavg")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _, total, _ := loadavgFields(t, string(data))
+		return total
+	}
+	rootProcs := cgroupRoot + "/cpuacct/cgroup.procs"
+	if unified {
+		rootProcs = cgroupRoot + "/cgroup.procs"
+	}
+	d := startDaemon(t)
+	_, _, total, _ := loadavgFields(t, d.run(t, nil, "echo $$ > "+rootProcs+" && cat /proc/loadavg"))
+	if h := hostTotal(); total < h/2 || total > 2*h+50 {
+		t.Errorf("root-cgroup reader sees %d threads, host has %d", total, h)
+	}
+	off := startDaemon(t, "--loadavg=false")
+	cg := newCgroup(t, "load-off", nil)
+	_, _, total, _ = loadavgFields(t, off.run(t, cg, "cat /proc/loadavg"))
+	if h := hostTotal(); total < h/2 || total > 2*h+50 {
+		t.Errorf("with --loadavg=false a container reader sees %d threads, host has %d", total, h)
+	}
+	_, _, total, _ = loadavgFields(t, d.run(t, cg, "cat /proc/loadavg"))
+	if total > 10 {
+		t.Errorf("container reader sees %d threads, want its own few", total)
+	}
+}
