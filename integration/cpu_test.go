@@ -319,3 +319,48 @@ func TestCPUIdleSinceContainerStart(t *testing.T) {
 		t.Errorf("idle = %d ticks, want about 200 (2 s since the init started)", idle)
 	}
 }
+
+// Eight cgroups read /proc/stat and cpuinfo at once through one mount, half
+// with one CPU of quota and half with two: each sees only its own count.
+func TestCPUConcurrentReadersSeeOwnCPUs(t *testing.T) {
+	online, err := os.ReadFile("/sys/devices/system/cpu/online")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.TrimSpace(string(online)) == "0" {
+		t.Skip("needs at least two CPUs")
+	}
+	d := startDaemon(t)
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for i := range 8 {
+		cg := newCgroup(t, fmt.Sprintf("cpu-conc%d", i), nil)
+		want := 1 + i%2
+		setCPULimits(t, cg, "0-1", 100000*want)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cmd := d.command(t.Context(), cg, `for i in $(seq 50); do echo $(grep -c '^cpu[0-9]' /proc/stat) $(grep -c ^processor /proc/cpuinfo); done`)
+			out, err := cmd.Output()
+			if err != nil {
+				errs <- fmt.Errorf("cgroup %d: %v", i, err)
+				return
+			}
+			lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+			if len(lines) != 50 {
+				errs <- fmt.Errorf("cgroup %d: %d lines, want 50", i, len(lines))
+			}
+			for _, l := range lines {
+				if l != fmt.Sprintf("%d %d", want, want) {
+					errs <- fmt.Errorf("cgroup %d with %d CPUs read %q", i, want, l)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
