@@ -50,6 +50,9 @@ type entry struct {
 	dir      string
 	lastRead atomic.Int64 // nanoseconds since the tracker's epoch (monotonic)
 	snap     atomic.Pointer[Snapshot]
+	// failing is set while samples fail, so a lasting error is logged
+	// once rather than every 5 s; only the sampler touches it.
+	failing bool
 }
 
 // NewTracker makes a tracker that counts with counter and forgets cgroups
@@ -142,11 +145,13 @@ func (t *Tracker) SampleAll(n uint64) {
 		if err != nil {
 			if errors.Is(err, ErrGone) {
 				t.drop(e, "cgroup removed")
-			} else {
-				t.log.Warn("loadavg sample failed", "cgroup", e.dir, "err", err)
+			} else if !e.failing {
+				e.failing = true
+				t.log.Warn("loadavg sample failed; keeping the last averages until it works again", "cgroup", e.dir, "err", err)
 			}
 			continue
 		}
+		e.failing = false
 		old := e.snap.Load()
 		fold := n
 		if old.Samples == 0 {
