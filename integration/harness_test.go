@@ -396,6 +396,15 @@ func (d *daemon) prologue(cg *testCgroup) string {
 	b.WriteString("set -e\n")
 	if cg != nil {
 		for _, f := range cg.procsFiles() {
+			// A v2 cgroup whose children use controllers holds no
+			// processes; its init.scope stands for it (cgprocfs trims a
+			// trailing /init.scope), as with systemd in a container.
+			on, _ := os.ReadFile(filepath.Join(filepath.Dir(f), "cgroup.subtree_control"))
+			if unified && len(bytes.TrimSpace(on)) > 0 {
+				scope := filepath.Join(filepath.Dir(f), "init.scope")
+				fmt.Fprintf(&b, "mkdir -p %s\n", scope)
+				f = filepath.Join(scope, "cgroup.procs")
+			}
 			fmt.Fprintf(&b, "echo $$ > %s\n", f)
 		}
 	}
