@@ -43,21 +43,21 @@ func (p *Provider) newLoadTracker() *loadavg.Tracker {
 		return nil
 	}
 	var counter loadavg.Counter
-	auto := lc.Counter == "" || lc.Counter == "auto"
-	if auto || lc.Counter == "cgroupstats" {
-		// The kernel serves cgroupstats for v1 directories only.
-		switch c, err := loadavg.NewCgroupstatsCounter(); {
-		case p.cfg.Hierarchy.Mode == cgroupview.Unified:
-			if err == nil {
+	if lc.Counter == "" || lc.Counter == "auto" || lc.Counter == "cgroupstats" {
+		// Ask the kernel rather than assume: cgroupstats_build accepts
+		// only cgroup v1 directories (EINVAL on v2), and kernels
+		// without CONFIG_TASKSTATS have no such netlink family.
+		c, err := loadavg.NewCgroupstatsCounter()
+		if err == nil {
+			err = probeCounter(c, p.cfg.Hierarchy)
+			if err != nil {
 				c.Close()
 			}
-			if !auto {
-				p.log.Warn("cgroupstats works on cgroup v1 only; counting threads")
-			}
-		case err != nil:
-			p.log.Warn("cgroupstats unavailable; counting threads", "err", err)
-		default:
+		}
+		if err == nil {
 			counter = c
+		} else {
+			p.log.Info("loadavg: cgroupstats does not work here; counting threads", "reason", err)
 		}
 	}
 	if counter == nil {
@@ -65,6 +65,21 @@ func (p *Provider) newLoadTracker() *loadavg.Tracker {
 	}
 	p.log.Info("loadavg tracking on", "counter", counter.Name(), "idle-timeout", lc.IdleTimeout)
 	return loadavg.NewTracker(counter, lc.IdleTimeout, p.log)
+}
+
+// probeCounter counts the hierarchy's root cgroup once.
+func probeCounter(c loadavg.Counter, h *cgroupview.Hierarchy) error {
+	dir, ok := h.ControllerDir(loadController)
+	if !ok {
+		return fmt.Errorf("no %s hierarchy", loadController)
+	}
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	_, err = c.Count(fd, dir)
+	return err
 }
 
 func tidsFile(h *cgroupview.Hierarchy) string {
