@@ -190,10 +190,13 @@ func (p *Provider) newestNSPid(c *cgroupview.Caller, tids []int) int {
 }
 
 // nsLevel is how deep the caller's pid namespace is: the length of its
-// init's NSpid, cached per namespace (a namespace's depth never changes).
+// init's NSpid, cached per namespace (a namespace's depth never changes; the
+// key holds the init and its start time too, since a namespace inode number
+// may be reused by a later namespace).
 func (p *Provider) nsLevel(c *cgroupview.Caller) (int, bool) {
+	key := nsKey{c.PidNS, c.InitPid, c.InitStart}
 	p.nsLevels.mu.Lock()
-	l, ok := p.nsLevels.m[c.PidNS]
+	l, ok := p.nsLevels.m[key]
 	p.nsLevels.mu.Unlock()
 	if ok {
 		return l, true
@@ -204,17 +207,23 @@ func (p *Provider) nsLevel(c *cgroupview.Caller) (int, bool) {
 	}
 	p.nsLevels.mu.Lock()
 	if p.nsLevels.m == nil || len(p.nsLevels.m) > 4096 {
-		p.nsLevels.m = map[uint64]int{}
+		p.nsLevels.m = map[nsKey]int{}
 	}
-	p.nsLevels.m[c.PidNS] = len(ns)
+	p.nsLevels.m[key] = len(ns)
 	p.nsLevels.mu.Unlock()
 	return len(ns), true
 }
 
-// nsLevelCache maps pid namespace inodes to their depth.
+// nsLevelCache maps pid namespaces to their depth.
 type nsLevelCache struct {
 	mu sync.Mutex
-	m  map[uint64]int
+	m  map[nsKey]int
+}
+
+type nsKey struct {
+	ns    uint64
+	init  int
+	start uint64
 }
 
 func readNSpid(pid int) ([]int, error) {
