@@ -31,7 +31,9 @@ if [ ! -d "$kdir/lib/modules" ]; then
 	if [ -z "$deb" ]; then
 		log "downloading $kpkg"
 		# -o APT::Sandbox::User=root: _apt may not write to this directory.
-		(cd "$cache" && apt-get download -q -o APT::Sandbox::User=root "$kpkg" >/dev/null)
+		dl() { (cd "$cache" && apt-get download -q -o APT::Sandbox::User=root "$kpkg" >/dev/null); }
+		# Stale package lists name a version the mirror has dropped.
+		dl || { apt-get update -qq && dl; }
 		deb=$(ls "$cache/${kpkg}"_*.deb | tail -n1)
 	fi
 	rm -rf "$kdir.tmp"

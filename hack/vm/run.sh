@@ -5,7 +5,9 @@
 # that the test binary exited 0. `make test-v2` runs this.
 #
 # Environment:
-#   VM_TIMEOUT   seconds before the VM is killed and the run fails (600)
+#   VM_TIMEOUT   seconds the VM may run (after the build) before it is
+#                killed and the run fails (600)
+#   VM_ACCEL     kvm, tcg or auto (kvm when /dev/kvm works, else tcg)
 #   VM_RUN       a -test.run regex, to run only some tests
 #   VM_MEM       guest memory in MiB (2048)
 #   VM_CPUS      guest vCPUs (2)
