@@ -25,6 +25,15 @@ if [ "$(id -u)" != 0 ]; then
 fi
 "$repo/hack/deps.sh" vm
 
+# One VM run at a time per checkout: runs share the build directory, the
+# disk images and bin/vm.log (and two emulated VMs would starve each other).
+mkdir -p "$repo/.cache/vm"
+exec 9>"$repo/.cache/vm/lock"
+if ! flock -n 9; then
+	echo "vm: another VM run holds $repo/.cache/vm/lock; waiting for it"
+	flock 9
+fi
+
 t0=$(date +%s)
 "$repo/hack/vm/build.sh" "$out"
 t1=$(date +%s)
