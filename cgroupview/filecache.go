@@ -39,6 +39,9 @@ const (
 	// maxFilesPerDir bounds the descriptors of one directory; the few
 	// files read per directory stay well below it.
 	maxFilesPerDir = 16
+	// maxFDsPerFile is how many readers of one file can each have their
+	// own descriptor; more open and close the file.
+	maxFDsPerFile = 4
 )
 
 type fileCache struct {
@@ -65,7 +68,7 @@ type dirHandle struct {
 	refs int
 	dead bool
 	fdMu sync.Mutex
-	fds  map[string]int
+	fds  map[string][]int // file name -> free descriptors
 }
 
 // openDir returns the handle of directory path, checked against the
@@ -98,7 +101,7 @@ func (c *fileCache) openDir(path string) (*dirHandle, error) {
 	}
 	c.mu.Unlock()
 
-	h := &dirHandle{path: path, ino: st.Ino, used: now, refs: 1, fds: map[string]int{}}
+	h := &dirHandle{path: path, ino: st.Ino, used: now, refs: 1, fds: map[string][]int{}}
 	var fs syscall.Statfs_t
 	if err := syscall.Statfs(path, &fs); err == nil {
 		switch fs.Type {
@@ -169,8 +172,10 @@ func (h *dirHandle) release() {
 func (h *dirHandle) closeFds() {
 	h.fdMu.Lock()
 	defer h.fdMu.Unlock()
-	for name, fd := range h.fds {
-		syscall.Close(fd)
+	for name, fds := range h.fds {
+		for _, fd := range fds {
+			syscall.Close(fd)
+		}
 		delete(h.fds, name)
 	}
 }
@@ -178,21 +183,31 @@ func (h *dirHandle) closeFds() {
 // read reads file name of the directory into buf, growing it as needed,
 // and returns the content. A missing file gives an error that matches
 // os.ErrNotExist.
+//
+// Each file has a few descriptors, each used by one reader at a time:
+// readers sharing one would queue on its seq_file lock, and a reader
+// preempted while holding it would stall all others.
 func (h *dirHandle) read(name string, buf *[]byte) ([]byte, error) {
 	p := h.path + "/" + name
 	if !h.cacheable {
 		return readPath(p, buf)
 	}
+	fd := -1
 	h.fdMu.Lock()
-	fd, ok := h.fds[name]
+	if free := h.fds[name]; len(free) > 0 {
+		fd = free[len(free)-1]
+		h.fds[name] = free[:len(free)-1]
+	}
 	h.fdMu.Unlock()
-	if ok {
+	if fd >= 0 {
 		data, err := preadAll(fd, buf)
 		if err == nil {
+			h.put(name, fd)
 			return data, nil
 		}
 		// The file went away (controller disabled, cgroup removed):
 		// drop the whole directory, and look the path up again.
+		syscall.Close(fd)
 		files.mu.Lock()
 		files.dropLocked(h)
 		files.mu.Unlock()
@@ -207,15 +222,23 @@ func (h *dirHandle) read(name string, buf *[]byte) ([]byte, error) {
 		syscall.Close(fd)
 		return nil, &os.PathError{Op: "read", Path: p, Err: err}
 	}
-	h.fdMu.Lock()
-	if _, ok := h.fds[name]; ok || len(h.fds) >= maxFilesPerDir {
-		// Opened twice by racing readers: keep one.
-		syscall.Close(fd)
-	} else {
-		h.fds[name] = fd
-	}
-	h.fdMu.Unlock()
+	h.put(name, fd)
 	return data, nil
+}
+
+// put returns a descriptor to the file's free list, or closes it when the
+// list is full. The caller holds a reference on h, so the handle's
+// descriptors are not being closed meanwhile.
+func (h *dirHandle) put(name string, fd int) {
+	h.fdMu.Lock()
+	free, ok := h.fds[name]
+	if len(free) >= maxFDsPerFile || !ok && len(h.fds) >= maxFilesPerDir {
+		h.fdMu.Unlock()
+		syscall.Close(fd)
+		return
+	}
+	h.fds[name] = append(free, fd)
+	h.fdMu.Unlock()
 }
 
 // preadAll reads a whole file from offset 0 into *buf, growing it until

@@ -64,8 +64,8 @@ func readMemoryV1(c *Cgroup) (Memory, error) {
 // memory.stat, which include descendants (the non-total keys do not).
 func ParseMemoryStatV1(data []byte) (MemoryStat, error) {
 	var s MemoryStat
-	err := ParseFlatKeyed(data, func(k string, v uint64) {
-		switch k {
+	err := parseFlatKeyedBytes(data, func(k []byte, v uint64) {
+		switch string(k) {
 		case "total_rss":
 			s.Anon = v
 		case "total_rss_huge":

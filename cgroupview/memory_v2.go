@@ -54,8 +54,8 @@ func readMemoryV2(c *Cgroup) (Memory, error) {
 // ParseMemoryStatV2 reads a v2 memory.stat, which is hierarchical already.
 func ParseMemoryStatV2(data []byte) (MemoryStat, error) {
 	var s MemoryStat
-	err := ParseFlatKeyed(data, func(k string, v uint64) {
-		switch k {
+	err := parseFlatKeyedBytes(data, func(k []byte, v uint64) {
+		switch string(k) {
 		case "anon":
 			s.Anon = v
 		case "anon_thp":

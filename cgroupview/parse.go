@@ -64,6 +64,13 @@ func ParseUint(data []byte) (uint64, error) {
 // such as memory.stat or cpu.stat. Keys are matched whole by fn, never by
 // prefix (file vs file_mapped, total_rss vs total_rss_huge).
 func ParseFlatKeyed(data []byte, fn func(key string, value uint64)) error {
+	return parseFlatKeyedBytes(data, func(k []byte, v uint64) { fn(string(k), v) })
+}
+
+// parseFlatKeyedBytes is ParseFlatKeyed with the key as bytes, valid only
+// during the call: a switch on string(key) then allocates nothing, which
+// matters for memory.stat's forty-odd lines on every open.
+func parseFlatKeyedBytes(data []byte, fn func(key []byte, value uint64)) error {
 	for len(data) > 0 {
 		var line []byte
 		if i := bytes.IndexByte(data, '\n'); i >= 0 {
@@ -82,7 +89,7 @@ func ParseFlatKeyed(data []byte, fn func(key string, value uint64)) error {
 		if err != nil {
 			return fmt.Errorf("malformed value in line %q: %w", line, err)
 		}
-		fn(string(line[:sp]), v)
+		fn(line[:sp], v)
 	}
 	return nil
 }

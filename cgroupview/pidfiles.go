@@ -28,17 +28,16 @@ type pidFile struct {
 	name string // "stat" or "cgroup"
 }
 
-// pidFD is one cached descriptor. mu is held shared while reading and
-// exclusively to close, and never together with pidFiles.mu.
+// pidFD holds the free descriptors of one /proc/<pid>/<name>; each is used
+// by one reader at a time (see dirHandle.read). All fields are guarded by
+// pidFiles.mu; a dead entry, out of the map, closes what comes back.
 type pidFD struct {
-	mu     sync.RWMutex
-	fd     int
-	closed bool
-	used   int64
+	free []int
+	dead bool
+	used int64
 }
 
-// maxPidFiles bounds the cached descriptors; when full, the idlest half
-// goes.
+// maxPidFiles bounds the cached files; when full, the idlest half goes.
 const maxPidFiles = 2048
 
 func newPidFiles(procRoot string) *pidFiles {
@@ -58,30 +57,32 @@ func (pf *pidFiles) read(procRoot string, pid int, name string, buf *[]byte) ([]
 	}
 	key := pidFile{pid, name}
 	now := time.Now().UnixNano()
+	fd := -1
 	pf.mu.Lock()
 	e := pf.m[key]
 	if e != nil {
 		e.used = now
+		if n := len(e.free); n > 0 {
+			fd = e.free[n-1]
+			e.free = e.free[:n-1]
+		}
 	}
 	pf.mu.Unlock()
-	if e != nil {
-		e.mu.RLock()
-		if !e.closed {
-			data, err := preadAll(e.fd, buf)
-			e.mu.RUnlock()
-			if err == nil {
-				return data, nil
-			}
-		} else {
-			e.mu.RUnlock()
+	if fd >= 0 {
+		data, err := preadAll(fd, buf)
+		if err == nil {
+			pf.put(e, fd)
+			return data, nil
 		}
-		// Gone (ESRCH) or closed meanwhile: forget it, open afresh.
+		// Gone (ESRCH): this process's descriptors are all useless.
+		syscall.Close(fd)
 		pf.mu.Lock()
 		if pf.m[key] == e {
 			delete(pf.m, key)
 		}
+		pf.dropLocked(e)
 		pf.mu.Unlock()
-		e.close()
+		e = nil
 	}
 
 	fd, err := syscall.Open(p, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
@@ -93,46 +94,66 @@ func (pf *pidFiles) read(procRoot string, pid int, name string, buf *[]byte) ([]
 		syscall.Close(fd)
 		return nil, &os.PathError{Op: "read", Path: p, Err: err}
 	}
-	e = &pidFD{fd: fd, used: now}
-	var drop []*pidFD
 	pf.mu.Lock()
-	if old := pf.m[key]; old != nil {
-		drop = append(drop, old)
+	if e == nil {
+		e = pf.m[key]
 	}
-	if len(pf.m) >= maxPidFiles {
-		drop = append(drop, pf.evictLocked(len(pf.m)/2)...)
+	if e == nil {
+		if len(pf.m) >= maxPidFiles {
+			pf.evictLocked(len(pf.m) / 2)
+		}
+		e = &pidFD{used: now}
+		pf.m[key] = e
 	}
-	pf.m[key] = e
 	pf.mu.Unlock()
-	for _, d := range drop {
-		d.close()
-	}
+	pf.put(e, fd)
 	return data, nil
 }
 
-// evictLocked takes the n idlest entries out of the map for closing.
-func (pf *pidFiles) evictLocked(n int) []*pidFD {
-	var cutoff int64
-	// A rough median of last uses: good enough to halve the map.
+// put gives a descriptor back to its entry, or closes it.
+func (pf *pidFiles) put(e *pidFD, fd int) {
+	pf.mu.Lock()
+	if e.dead || len(e.free) >= maxFDsPerFile {
+		pf.mu.Unlock()
+		syscall.Close(fd)
+		return
+	}
+	e.free = append(e.free, fd)
+	pf.mu.Unlock()
+}
+
+// dropLocked marks e dead and closes its free descriptors; those in use
+// are closed as they come back.
+func (pf *pidFiles) dropLocked(e *pidFD) {
+	e.dead = true
+	for _, fd := range e.free {
+		syscall.Close(fd)
+	}
+	e.free = nil
+}
+
+// evictLocked drops about n of the idlest entries.
+func (pf *pidFiles) evictLocked(n int) {
+	// The mean of last uses: good enough to halve the map.
 	var sum, cnt int64
 	for _, e := range pf.m {
 		sum += e.used / 1e6
 		cnt++
 	}
-	if cnt > 0 {
-		cutoff = sum / cnt * 1e6
+	if cnt == 0 {
+		return
 	}
-	var out []*pidFD
+	cutoff := sum / cnt * 1e6
 	for k, e := range pf.m {
-		if len(out) >= n {
+		if n <= 0 {
 			break
 		}
 		if e.used <= cutoff {
 			delete(pf.m, k)
-			out = append(out, e)
+			pf.dropLocked(e)
+			n--
 		}
 	}
-	return out
 }
 
 // sweep closes descriptors unused for idle.
@@ -141,25 +162,12 @@ func (pf *pidFiles) sweep(idle time.Duration) {
 		return
 	}
 	cutoff := time.Now().Add(-idle).UnixNano()
-	var drop []*pidFD
 	pf.mu.Lock()
+	defer pf.mu.Unlock()
 	for k, e := range pf.m {
 		if e.used < cutoff {
 			delete(pf.m, k)
-			drop = append(drop, e)
+			pf.dropLocked(e)
 		}
-	}
-	pf.mu.Unlock()
-	for _, d := range drop {
-		d.close()
-	}
-}
-
-func (e *pidFD) close() {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if !e.closed {
-		e.closed = true
-		syscall.Close(e.fd)
 	}
 }

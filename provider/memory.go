@@ -23,9 +23,19 @@ func (p *Provider) containerMemory(pid uint32) (*procfiles.ContainerMemory, *pro
 		}
 		return nil, nil, raw, nil
 	}
+	// Readers of one cgroup opening at once share a reading that starts
+	// after they arrived (flight.go).
+	r := memFlights.do(flightKey{p, c.Cgroup.Key("memory")}, func() memResult {
+		return p.readContainerMemory(c)
+	})
+	return r.cm, r.host, r.raw, r.err
+}
+
+// readContainerMemory reads the host's and the cgroup's memory files.
+func (p *Provider) readContainerMemory(c *cgroupview.Caller) memResult {
 	host, err := p.hostMeminfo()
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("host meminfo: %w", err)
+		return memResult{err: fmt.Errorf("host meminfo: %w", err)}
 	}
 	mem, err := cgroupview.ReadMemory(c.Cgroup)
 	if errors.Is(err, cgroupview.ErrNoMemoryController) {
@@ -33,15 +43,15 @@ func (p *Provider) containerMemory(pid uint32) (*procfiles.ContainerMemory, *pro
 		// charged, as for a caller in the root cgroup.
 		raw, err := p.hostFile("meminfo")
 		if err != nil {
-			return nil, nil, nil, fmt.Errorf("host meminfo: %w", err)
+			return memResult{err: fmt.Errorf("host meminfo: %w", err)}
 		}
-		return nil, nil, raw, nil
+		return memResult{raw: raw}
 	}
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("memory of %s: %w", c.Cgroup.Path("memory"), err)
+		return memResult{err: fmt.Errorf("memory of %s: %w", c.Cgroup.Path("memory"), err)}
 	}
 	cm := procfiles.ComputeMemory(host, mem, p.cfg.Memory)
-	return &cm, host, nil, nil
+	return memResult{cm: &cm, host: host}
 }
 
 func (p *Provider) meminfo(ctx context.Context, pid uint32) ([]byte, error) {
