@@ -214,7 +214,21 @@ func TestCgroupstatsAgreesWithThreads(t *testing.T) {
 		cmds = append(cmds, c)
 	}
 	start(dir, "sh -c 'while :; do :; done'")
-	start(dir, "python3 -c 'import select; select.select([],[],[],100)'")
+	// cat blocked on an open, empty pipe sleeps in plain
+	// TASK_INTERRUPTIBLE, a state cgroupstats buckets (a nanosleep or
+	// futex sleep is freezable on 6.x and falls in no bucket).
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pw.Close()
+	c := exec.Command("sh", "-c", "echo $$ > "+dir+"/cgroup.procs && exec cat")
+	c.Stdin = pr
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pr.Close()
+	cmds = append(cmds, c)
 	start(child, "sh -c 'while :; do :; done'")
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -235,7 +249,7 @@ func TestCgroupstatsAgreesWithThreads(t *testing.T) {
 	defer unix.Close(fd)
 	th := NewThreadsCounter("/proc", "tasks", 100)
 	defer th.Close()
-	// Python takes a while to reach its select on a busy host; the busy
+	// cat takes a moment to reach its read on a busy host; the busy
 	// loop may be caught preempted, which is still R. Poll until both
 	// see exactly one running thread.
 	var a, b Counts
