@@ -36,7 +36,7 @@ func mountCommand() *cli.Command {
 			&cli.BoolFlag{Name: "cpus-from-quota", Value: true, Usage: "show a container no more CPUs than its CFS quota rounded up (--cpus-from-quota=false: its cpuset only)"},
 			&cli.BoolFlag{Name: "loadavg", Value: true, Usage: "per-container /proc/loadavg (--loadavg=false: the host's)"},
 			&cli.DurationFlag{Name: "loadavg-idle-timeout", Value: time.Hour, Usage: "stop tracking a container's load after this long without a read of its /proc/loadavg (0: never)"},
-			&cli.StringFlag{Name: "loadavg-counter", Value: "auto", Usage: "how to count R and D threads: cgroupstats (netlink, cgroup v1 only, cheap; misses killable or freezable D sleeps that are not I/O waits), threads (thread list + /proc/<tid>/stat: exact, ~7x the CPU), auto (cgroupstats where it works, else threads)"},
+			&cli.StringFlag{Name: "loadavg-counter", Value: "threads", Usage: "how to count R and D threads: threads (thread list + /proc/<tid>/stat: exact), cgroupstats (netlink, cgroup v1 only, ~1/6 the CPU; misses killable or freezable D sleeps that are not I/O waits), auto (cgroupstats where it works, else threads)"},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
 			&cli.BoolFlag{Name: "fuse-debug", Usage: "log every FUSE request"},
 			// For profiling the read path under `make bench`.
