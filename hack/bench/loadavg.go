@@ -7,8 +7,8 @@ package main
 // measures each daemon's CPU time (utime+stime of /proc/<pid>/stat) over
 // -loadavg-duration with no reads at all: the sampler's cost alone. The
 // daemons run side by side in one run, so the figures share the noise:
-// cgprocfs with its default counter (cgroupstats on v1, threads on v2),
-// on v1 cgprocfs counting threads too, and lxcfs -l.
+// cgprocfs with its default counter (threads), on v1 cgprocfs counting
+// with cgroupstats too, and lxcfs -l.
 
 import (
 	"bufio"
@@ -52,19 +52,18 @@ func runLoadavgBench(e *env) error {
 		return errors.New("-loadavg-cgroups must be at least 1 and -loadavg-threads at least 0")
 	}
 	var daemons []*daemon
-	// The shared daemon runs with the default counter (auto:
-	// cgroupstats on v1, threads on v2); on v1 a second one counts
-	// threads, so both candidates are measured side by side.
+	// The shared daemon runs with the default counter (threads); on v1
+	// a second one counts with cgroupstats, so both candidates are
+	// measured side by side.
 	d, err := e.startCgprocfs()
 	if err != nil {
 		return err
 	}
-	d.name = "cgprocfs (default)"
+	d.name = "cgprocfs (threads, default)"
 	daemons = append(daemons, d)
 	if !e.unified {
-		d.name = "cgprocfs (cgroupstats)"
-		mp := filepath.Join(e.tmp, "cgprocfs-threads")
-		d, err := e.startDaemon("cgprocfs (threads)", mp, e.bin, "mount", "--loadavg-counter=threads", mp)
+		mp := filepath.Join(e.tmp, "cgprocfs-cgroupstats")
+		d, err := e.startDaemon("cgprocfs (cgroupstats)", mp, e.bin, "mount", "--loadavg-counter=cgroupstats", mp)
 		if err != nil {
 			return err
 		}
