@@ -212,18 +212,9 @@ func (f *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 	if flags&syscall.O_ACCMODE != syscall.O_RDONLY || flags&syscall.O_TRUNC != 0 {
 		return nil, 0, syscall.EACCES
 	}
-	caller, ok := fuse.FromContext(ctx)
-	if !ok {
-		return nil, 0, syscall.EIO
-	}
-	data, err := f.content(ctx, caller.Pid)
-	if err != nil {
-		var e ErrorErrno
-		if errors.As(err, &e) {
-			return nil, 0, e.Errno()
-		}
-		f.log.Warn("building content failed", "pid", caller.Pid, "err", err)
-		return nil, 0, syscall.EIO
+	data, errno := f.build(ctx)
+	if errno != 0 {
+		return nil, 0, errno
 	}
 	// NOFLUSH: nothing is ever written, so close(2) need not wait for a
 	// FLUSH round trip to the daemon (kernels before 5.16 ignore it).
@@ -267,21 +258,30 @@ func (s *snapshot) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadR
 }
 
 func (s *snapshot) rebuild(ctx context.Context) syscall.Errno {
+	data, errno := s.node.build(ctx)
+	if errno == 0 {
+		s.data = data
+	}
+	return errno
+}
+
+// build makes the file's content for the thread that asks. An error that
+// carries an errno (ErrorErrno) gives that errno; any other gives EIO.
+func (f *fileNode) build(ctx context.Context) ([]byte, syscall.Errno) {
 	caller, ok := fuse.FromContext(ctx)
 	if !ok {
-		return syscall.EIO
+		return nil, syscall.EIO
 	}
-	data, err := s.node.content(ctx, caller.Pid)
+	data, err := f.content(ctx, caller.Pid)
 	if err != nil {
 		var e ErrorErrno
 		if errors.As(err, &e) {
-			return e.Errno()
+			return nil, e.Errno()
 		}
-		s.node.log.Warn("building content failed", "pid", caller.Pid, "err", err)
-		return syscall.EIO
+		f.log.Warn("building content failed", "pid", caller.Pid, "err", err)
+		return nil, syscall.EIO
 	}
-	s.data = data
-	return 0
+	return data, 0
 }
 
 func setTimes(a *fuse.Attr, t time.Time) {

@@ -145,3 +145,32 @@ func TestBadPathsAreRejected(t *testing.T) {
 		}
 	}
 }
+
+// A reader that comes back to offset 0 (top's lseek before each refresh)
+// gets fresh content, as from /proc; other offsets stay on the snapshot.
+func TestReadAtZeroAgainRebuilds(t *testing.T) {
+	var opens atomic.Int32
+	mp := mountForTest(t, []File{{Path: "f", Content: func(ctx context.Context, pid uint32) ([]byte, error) {
+		return []byte(strconv.Itoa(int(opens.Add(1))) + "\n"), nil
+	}}})
+	f, err := os.Open(filepath.Join(mp, "f"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	buf := make([]byte, 16)
+	for want := 1; want <= 3; want++ {
+		n, err := f.ReadAt(buf, 0)
+		if err != nil && err != io.EOF {
+			t.Fatal(err)
+		}
+		if got := string(buf[:n]); got != strconv.Itoa(want)+"\n" {
+			t.Errorf("read %d at offset 0: %q, want %d", want, got, want)
+		}
+	}
+	// The first read at 0 uses the open's own snapshot: three reads, three
+	// builds, not four.
+	if n := opens.Load(); n != 3 {
+		t.Errorf("%d builds for one open and three reads at 0, want 3", n)
+	}
+}
