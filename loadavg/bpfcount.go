@@ -1,0 +1,240 @@
+package loadavg
+
+import (
+	"bytes"
+	_ "embed"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"golang.org/x/sys/unix"
+)
+
+// tasksObj is the compiled loadavg/bpf/tasks.bpf.c (hack/gen-bpf.sh).
+//
+//go:embed bpf/tasks.bpf.o
+var tasksObj []byte
+
+// Kinds of the iterator's records (tasks.bpf.c).
+const (
+	kindRunning         = 1
+	kindUninterruptible = 2
+	taskRecordSize      = 8
+)
+
+// BPFCounter counts like ThreadsCounter, from the cgroup's thread list, but
+// takes the threads' states from one BPF task iterator run per round
+// instead of one /proc/<tid>/stat read per thread: the iterator
+// (bpf/tasks.bpf.c) walks every task in the kernel and writes the tid of
+// each task that the kernel's load average counts at that moment (runnable,
+// or blocked with TASK_UNINTERRUPTIBLE and neither TASK_NOLOAD nor
+// TASK_FROZEN), so a round costs one kernel walk plus one thread-list read
+// per cgroup, on cgroup v1 and v2 alike.
+//
+// The iterator runs lazily, on the first Count after EndRound (or after
+// creation): the tracker calls Count for every cgroup of a round and then
+// EndRound, so each round runs it once, before its counts. Threads that
+// start between the iterator run and their cgroup's list read count as
+// sleeping, as they would have been a moment earlier.
+//
+// Tids are the initial pid namespace's (task->pid), the numbers a host
+// cgroup's thread list shows a daemon in the host's pid namespace;
+// NewBPFCounter checks that by finding its own running thread.
+type BPFCounter struct {
+	tidsFile string
+	prog     *ebpf.Program
+	iter     *link.Iter
+
+	stale  bool
+	states map[int]byte // tid -> 'R' or 'D', this round
+	out    []byte
+	buf    []byte
+	tids   []int
+}
+
+// NewBPFCounter loads and attaches the task iterator and runs it once as a
+// check. It fails where BPF cannot work: no kernel BTF, a kernel before
+// 5.14 (no task_struct.__state) or without task iterators (5.8), no
+// CAP_BPF/CAP_SYS_ADMIN, or a pid namespace other than the initial one.
+func NewBPFCounter(tidsFile string) (*BPFCounter, error) {
+	spec, err := ebpf.LoadCollectionSpecFromReader(bytes.NewReader(tasksObj))
+	if err != nil {
+		return nil, fmt.Errorf("parsing the embedded BPF object: %w", err)
+	}
+	ps, ok := spec.Programs["loadavg_tasks"]
+	if !ok {
+		return nil, errors.New("the embedded BPF object has no loadavg_tasks program")
+	}
+	// CO-RE relocations resolve against the running kernel's BTF
+	// (/sys/kernel/btf/vmlinux) here.
+	prog, err := ebpf.NewProgram(ps)
+	if err != nil {
+		return nil, fmt.Errorf("loading the BPF task iterator: %w", err)
+	}
+	it, err := link.AttachIter(link.IterOptions{Program: prog})
+	if err != nil {
+		prog.Close()
+		return nil, fmt.Errorf("attaching the BPF task iterator: %w", err)
+	}
+	c := &BPFCounter{
+		tidsFile: tidsFile, prog: prog, iter: it, stale: true,
+		states: map[int]byte{}, out: make([]byte, 64<<10), buf: make([]byte, 4096),
+	}
+	if err := c.selfCheck(); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// selfCheck runs the iterator from a locked thread, which is running while
+// it reads, so the thread's own tid must come out as R: this proves the
+// program reads __state and pid right and that tids are ours.
+func (c *BPFCounter) selfCheck() error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if err := c.run(); err != nil {
+		return err
+	}
+	c.stale = true
+	if tid := unix.Gettid(); c.states[tid] != 'R' {
+		return fmt.Errorf("the BPF task iterator does not show this thread (%d) running; is cgprocfs outside the host's pid namespace?", tid)
+	}
+	return nil
+}
+
+func (c *BPFCounter) Name() string { return "bpf" }
+
+// run reads the iterator once into c.states.
+func (c *BPFCounter) run() error {
+	r, err := c.iter.Open()
+	if err != nil {
+		return fmt.Errorf("starting the BPF task iterator: %w", err)
+	}
+	defer r.Close()
+	n := 0
+	for {
+		if n == len(c.out) {
+			c.out = append(c.out, make([]byte, len(c.out))...)
+		}
+		m, err := r.Read(c.out[n:])
+		n += m
+		if err == io.EOF || (err == nil && m == 0) {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("reading the BPF task iterator: %w", err)
+		}
+	}
+	clear(c.states)
+	if err := ParseTaskRecords(c.out[:n], c.states); err != nil {
+		return fmt.Errorf("BPF task iterator: %w", err)
+	}
+	return nil
+}
+
+// ParseTaskRecords parses the task iterator's output, records of a native
+// endian u32 tid and u32 kind (1 runnable, 2 uninterruptible), into states
+// (tid -> 'R' or 'D').
+func ParseTaskRecords(data []byte, states map[int]byte) error {
+	if len(data)%taskRecordSize != 0 {
+		return fmt.Errorf("output of %d bytes is not whole %d-byte records", len(data), taskRecordSize)
+	}
+	for ; len(data) > 0; data = data[taskRecordSize:] {
+		tid := binary.NativeEndian.Uint32(data)
+		kind := binary.NativeEndian.Uint32(data[4:])
+		if tid == 0 || tid > 1<<30 {
+			// Idle tasks (pid 0) are not iterated; a tid is at most
+			// PID_MAX_LIMIT (4M).
+			return fmt.Errorf("bad tid %d", tid)
+		}
+		switch kind {
+		case kindRunning:
+			states[int(tid)] = 'R'
+		case kindUninterruptible:
+			states[int(tid)] = 'D'
+		default:
+			return fmt.Errorf("tid %d: bad kind %d", tid, kind)
+		}
+	}
+	return nil
+}
+
+func (c *BPFCounter) Count(dirfd int, dir string) (Counts, error) {
+	if c.stale {
+		if err := c.run(); err != nil {
+			return Counts{}, err
+		}
+		c.stale = false
+	}
+	fd, err := unix.Openat(dirfd, c.tidsFile, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENODEV) {
+			return Counts{}, fmt.Errorf("%w: %s", ErrGone, dir)
+		}
+		return Counts{}, fmt.Errorf("opening %s/%s: %w", dir, c.tidsFile, err)
+	}
+	data, err := readAt(fd, c.buf, false)
+	unix.Close(fd)
+	if cap(data) > cap(c.buf) {
+		c.buf = data[:cap(data)]
+	}
+	if err != nil {
+		if errors.Is(err, unix.ENODEV) {
+			return Counts{}, fmt.Errorf("%w: %s", ErrGone, dir)
+		}
+		return Counts{}, fmt.Errorf("reading %s/%s: %w", dir, c.tidsFile, err)
+	}
+	c.tids, err = ParseTids(data, c.tids[:0])
+	if err != nil {
+		return Counts{}, fmt.Errorf("%s/%s: %w", dir, c.tidsFile, err)
+	}
+	return countStates(c.tids, c.states), nil
+}
+
+// countStates counts tids by their states in the round's set; a tid not
+// in it is sleeping (or stopped, or a zombie): in Total only.
+func countStates(tids []int, states map[int]byte) Counts {
+	n := Counts{Total: uint64(len(tids))}
+	for _, tid := range tids {
+		switch states[tid] {
+		case 'R':
+			n.Running++
+		case 'D':
+			n.Uninterruptible++
+		}
+	}
+	return n
+}
+
+// States runs the iterator now and returns a copy of what it found (tid ->
+// 'R' or 'D'), for tests that compare it with /proc.
+func (c *BPFCounter) States() (map[int]byte, error) {
+	if err := c.run(); err != nil {
+		return nil, err
+	}
+	c.stale = true
+	m := make(map[int]byte, len(c.states))
+	for k, v := range c.states {
+		m[k] = v
+	}
+	return m, nil
+}
+
+// EndRound makes the next Count run the iterator again.
+func (c *BPFCounter) EndRound() { c.stale = true }
+
+func (c *BPFCounter) Close() error {
+	var errs []error
+	if c.iter != nil {
+		errs = append(errs, c.iter.Close())
+	}
+	if c.prog != nil {
+		errs = append(errs, c.prog.Close())
+	}
+	return errors.Join(errs...)
+}

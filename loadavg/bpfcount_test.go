@@ -1,0 +1,136 @@
+package loadavg
+
+import (
+	"encoding/binary"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+func records(rs ...[2]uint32) []byte {
+	var b []byte
+	for _, r := range rs {
+		b = binary.NativeEndian.AppendUint32(b, r[0])
+		b = binary.NativeEndian.AppendUint32(b, r[1])
+	}
+	return b
+}
+
+func TestParseTaskRecords(t *testing.T) {
+	m := map[int]byte{}
+	if err := ParseTaskRecords(records([2]uint32{7, 1}, [2]uint32{42, 2}, [2]uint32{4194304, 1}), m); err != nil {
+		t.Fatal(err)
+	}
+	if len(m) != 3 || m[7] != 'R' || m[42] != 'D' || m[4194304] != 'R' {
+		t.Fatalf("parsed %v", m)
+	}
+	if err := ParseTaskRecords(nil, m); err != nil {
+		t.Fatalf("empty output (no task runnable or in D): %v", err)
+	}
+	for name, bad := range map[string][]byte{
+		"torn record": records([2]uint32{7, 1})[:7],
+		"tid 0":       records([2]uint32{0, 1}),
+		"huge tid":    records([2]uint32{1<<30 + 1, 1}),
+		"kind 0":      records([2]uint32{7, 0}),
+		"kind 3":      records([2]uint32{7, 3}),
+	} {
+		if err := ParseTaskRecords(bad, map[int]byte{}); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+}
+
+func FuzzParseTaskRecords(f *testing.F) {
+	f.Add(records([2]uint32{7, 1}, [2]uint32{42, 2}))
+	f.Add([]byte{1, 2, 3})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		m := map[int]byte{}
+		if err := ParseTaskRecords(data, m); err == nil {
+			for tid, s := range m {
+				if tid <= 0 || (s != 'R' && s != 'D') {
+					t.Fatalf("accepted tid %d state %q", tid, s)
+				}
+			}
+		}
+	})
+}
+
+func TestCountStates(t *testing.T) {
+	n := countStates([]int{1, 2, 3, 4}, map[int]byte{2: 'R', 3: 'D', 9: 'R'})
+	if n != (Counts{Running: 1, Uninterruptible: 1, Total: 4}) {
+		t.Fatalf("counts %+v", n)
+	}
+}
+
+// The BPF counter on a directory whose "tasks" lists this process's
+// threads: all counted, a busy thread running. Needs root (CAP_BPF) and
+// kernel BTF; skipped where the counter does not load.
+func TestBPFCounterOwnThreads(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to load BPF")
+	}
+	c, err := NewBPFCounter("tasks")
+	if err != nil {
+		t.Skipf("the BPF counter does not load here: %v", err)
+	}
+	defer c.Close()
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		runtime.LockOSThread()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+		}
+	}()
+	dir := t.TempDir()
+	ents, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var list []string
+	for _, e := range ents {
+		list = append(list, e.Name())
+	}
+	if err := os.WriteFile(filepath.Join(dir, "tasks"), []byte(strings.Join(list, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	var n Counts
+	for range 3 {
+		c.EndRound()
+		if n, err = c.Count(fd, dir); err != nil {
+			t.Fatal(err)
+		}
+		if n.Running >= 1 {
+			break
+		}
+	}
+	if n.Total != uint64(len(list)) || n.Running < 1 {
+		t.Fatalf("counts %+v for %d threads, want all counted and one running", n, len(list))
+	}
+	// Without EndRound the round's states are reused: no second run.
+	if n2, err := c.Count(fd, dir); err != nil || n2 != n {
+		t.Fatalf("second count in a round: %+v, %v; want %+v", n2, err, n)
+	}
+	os.WriteFile(filepath.Join(dir, "tasks"), []byte(strconv.Itoa(1<<30)+"x\n"), 0o644)
+	if _, err := c.Count(fd, dir); err == nil {
+		t.Fatal("no error for a malformed thread list")
+	}
+	os.Remove(filepath.Join(dir, "tasks"))
+	if _, err := c.Count(fd, dir); err == nil {
+		t.Fatal("no error for a cgroup without a thread list")
+	}
+}
