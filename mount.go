@@ -36,7 +36,7 @@ func mountCommand() *cli.Command {
 			&cli.BoolFlag{Name: "cpus-from-quota", Value: true, Usage: "show a container no more CPUs than its CFS quota rounded up (--cpus-from-quota=false: its cpuset only)"},
 			&cli.BoolFlag{Name: "loadavg", Value: true, Usage: "per-container /proc/loadavg (--loadavg=false: the host's)"},
 			&cli.DurationFlag{Name: "loadavg-idle-timeout", Value: time.Hour, Usage: "stop tracking a container's load after this long without a read of its /proc/loadavg (0: never)"},
-			&cli.StringFlag{Name: "loadavg-counter", Value: "threads", Usage: "how to count R and D threads: threads (thread list + /proc/<tid>/stat: exact), cgroupstats (netlink, cgroup v1 only, ~1/6 the CPU; misses killable or freezable D sleeps that are not I/O waits), auto (cgroupstats where it works, else threads)"},
+			&cli.StringFlag{Name: "loadavg-counter", Value: "auto", Usage: "how to count R and D threads: bpf (thread list + one BPF task iterator run per round: exact, cheapest; needs kernel BTF, 5.14+, CAP_BPF), threads (thread list + /proc/<tid>/stat: exact), cgroupstats (netlink, cgroup v1 only; misses killable or freezable D sleeps that are not I/O waits), auto (bpf where it loads, else threads)"},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
 			&cli.BoolFlag{Name: "fuse-debug", Usage: "log every FUSE request"},
 			// For profiling the read path under `make bench`.
@@ -76,8 +76,8 @@ func runMount(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if lc := c.String("loadavg-counter"); lc != "auto" && lc != "threads" && lc != "cgroupstats" {
-		return fmt.Errorf("--loadavg-counter must be auto, threads or cgroupstats, not %q", lc)
+	if lc := c.String("loadavg-counter"); lc != "auto" && lc != "bpf" && lc != "threads" && lc != "cgroupstats" {
+		return fmt.Errorf("--loadavg-counter must be auto, bpf, threads or cgroupstats, not %q", lc)
 	}
 	if pct := c.Uint("active-file-used-percent"); pct > 100 {
 		return fmt.Errorf("--active-file-used-percent must be 0 to 100, not %d", pct)

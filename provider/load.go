@@ -30,9 +30,10 @@ type LoadConfig struct {
 	// IdleTimeout stops tracking a cgroup not read for this long (0:
 	// never).
 	IdleTimeout time.Duration
-	// Counter is how threads are counted: "threads" (exact, costlier),
-	// "cgroupstats" (cgroup v1 only) or "auto"/"" (cgroupstats where it
-	// works, else threads). See the README for the measured trade-off.
+	// Counter is how threads are counted: "bpf" (exact and cheap, needs
+	// kernel BTF and CAP_BPF), "threads" (exact, costlier), "cgroupstats"
+	// (cgroup v1 only, inexact) or "auto"/"" (bpf where it loads, else
+	// threads). See the README for the measured trade-off.
 	Counter string
 }
 
@@ -43,7 +44,24 @@ func (p *Provider) newLoadTracker() *loadavg.Tracker {
 		return nil
 	}
 	var counter loadavg.Counter
-	if lc.Counter == "" || lc.Counter == "auto" || lc.Counter == "cgroupstats" {
+	if lc.Counter == "" || lc.Counter == "auto" || lc.Counter == "bpf" {
+		// Loading is the only honest test: BTF, the kernel version,
+		// CAP_BPF and lockdown all decide, and NewBPFCounter checks
+		// its first run.
+		c, err := loadavg.NewBPFCounter(tidsFile(p.cfg.Hierarchy))
+		if err == nil {
+			err = probeCounter(c, p.cfg.Hierarchy)
+			if err != nil {
+				c.Close()
+			}
+		}
+		if err == nil {
+			counter = c
+		} else {
+			p.log.Info("loadavg: the BPF counter does not work here; counting threads", "reason", err)
+		}
+	}
+	if lc.Counter == "cgroupstats" {
 		// Ask the kernel rather than assume: cgroupstats_build accepts
 		// only cgroup v1 directories (EINVAL on v2), and kernels
 		// without CONFIG_TASKSTATS have no such netlink family.

@@ -7,8 +7,9 @@ package main
 // measures each daemon's CPU time (utime+stime of /proc/<pid>/stat) over
 // -loadavg-duration with no reads at all: the sampler's cost alone. The
 // daemons run side by side in one run, so the figures share the noise:
-// cgprocfs with its default counter (threads), on v1 cgprocfs counting
-// with cgroupstats too, and lxcfs -l.
+// cgprocfs with its default counter (auto: bpf where it loads, else
+// threads), with each exact counter named (bpf, threads), on v1 with
+// cgroupstats too, and lxcfs -l.
 
 import (
 	"bufio"
@@ -37,7 +38,7 @@ var (
 func init() {
 	register(benchmark{
 		Name:  "loadavg",
-		Doc:   "CPU time of tracking the load of many idle cgroups, cgprocfs (both counters) next to lxcfs -l",
+		Doc:   "CPU time of tracking the load of many idle cgroups, cgprocfs (each counter) next to lxcfs -l",
 		Run:   runLoadavgBench,
 		Child: loadavgChild,
 	})
@@ -52,18 +53,22 @@ func runLoadavgBench(e *env) error {
 		return errors.New("-loadavg-cgroups must be at least 1 and -loadavg-threads at least 0")
 	}
 	var daemons []*daemon
-	// The shared daemon runs with the default counter (threads); on v1
-	// a second one counts with cgroupstats, so both candidates are
-	// measured side by side.
+	// The shared daemon runs with the default counter (auto); one more
+	// daemon per counter measures each candidate side by side
+	// (cgroupstats on v1 only: the kernel serves it for v1 directories).
 	d, err := e.startCgprocfs()
 	if err != nil {
 		return err
 	}
-	d.name = "cgprocfs (threads, default)"
+	d.name = "cgprocfs (default: auto)"
 	daemons = append(daemons, d)
+	counters := []string{"bpf", "threads"}
 	if !e.unified {
-		mp := filepath.Join(e.tmp, "cgprocfs-cgroupstats")
-		d, err := e.startDaemon("cgprocfs (cgroupstats)", mp, e.bin, "mount", "--loadavg-counter=cgroupstats", mp)
+		counters = append(counters, "cgroupstats")
+	}
+	for _, c := range counters {
+		mp := filepath.Join(e.tmp, "cgprocfs-"+c)
+		d, err := e.startDaemon("cgprocfs ("+c+")", mp, e.bin, "mount", "--loadavg-counter="+c, mp)
 		if err != nil {
 			return err
 		}
