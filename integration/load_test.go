@@ -199,8 +199,8 @@ func TestLoadavgHostViews(t *testing.T) {
 	if total > 10 {
 		t.Errorf("container reader sees %d threads, want its own few", total)
 	}
-	// Which counter the default picked here, and why (the kernel serves
-	// cgroupstats for v1 directories only).
+	// Which counter the default (auto) picked here: bpf where the BPF
+	// task iterator loads, else threads, with the reason.
 	for _, line := range strings.Split(d.logs(), "\n") {
 		if strings.Contains(line, "loadavg") {
 			t.Log(line)
