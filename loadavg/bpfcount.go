@@ -45,15 +45,13 @@ const (
 // cgroup's thread list shows a daemon in the host's pid namespace;
 // NewBPFCounter checks that by finding its own running thread.
 type BPFCounter struct {
-	tidsFile string
-	prog     *ebpf.Program
-	iter     *link.Iter
+	list threadList
+	prog *ebpf.Program
+	iter *link.Iter
 
 	stale  bool
 	states map[int]byte // tid -> 'R' or 'D', this round
 	out    []byte
-	buf    []byte
-	tids   []int
 }
 
 // NewBPFCounter loads and attaches the task iterator and runs it once as a
@@ -81,8 +79,8 @@ func NewBPFCounter(tidsFile string) (*BPFCounter, error) {
 		return nil, fmt.Errorf("attaching the BPF task iterator: %w", err)
 	}
 	c := &BPFCounter{
-		tidsFile: tidsFile, prog: prog, iter: it, stale: true,
-		states: map[int]byte{}, out: make([]byte, 64<<10), buf: make([]byte, 4096),
+		list: newThreadList(tidsFile), prog: prog, iter: it, stale: true,
+		states: map[int]byte{}, out: make([]byte, 64<<10),
 	}
 	if err := c.selfCheck(); err != nil {
 		c.Close()
@@ -171,29 +169,11 @@ func (c *BPFCounter) Count(dirfd int, dir string) (Counts, error) {
 		}
 		c.stale = false
 	}
-	fd, err := unix.Openat(dirfd, c.tidsFile, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	tids, err := c.list.read(dirfd, dir)
 	if err != nil {
-		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENODEV) {
-			return Counts{}, fmt.Errorf("%w: %s", ErrGone, dir)
-		}
-		return Counts{}, fmt.Errorf("opening %s/%s: %w", dir, c.tidsFile, err)
+		return Counts{}, err
 	}
-	data, err := readAt(fd, c.buf, false)
-	unix.Close(fd)
-	if cap(data) > cap(c.buf) {
-		c.buf = data[:cap(data)]
-	}
-	if err != nil {
-		if errors.Is(err, unix.ENODEV) {
-			return Counts{}, fmt.Errorf("%w: %s", ErrGone, dir)
-		}
-		return Counts{}, fmt.Errorf("reading %s/%s: %w", dir, c.tidsFile, err)
-	}
-	c.tids, err = ParseTids(data, c.tids[:0])
-	if err != nil {
-		return Counts{}, fmt.Errorf("%s/%s: %w", dir, c.tidsFile, err)
-	}
-	return countStates(c.tids, c.states), nil
+	return countStates(tids, c.states), nil
 }
 
 // countStates counts tids by their states in the round's set; a tid not

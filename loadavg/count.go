@@ -74,6 +74,47 @@ func (c *CgroupstatsCounter) EndRound()    {}
 func (c *CgroupstatsCounter) Close() error { return c.nl.Close() }
 func (c *CgroupstatsCounter) Name() string { return "cgroupstats" }
 
+// threadList reads a cgroup's own thread list ("tasks" on v1,
+// "cgroup.threads" on v2) through the cgroup's directory descriptor, reusing
+// its buffers from one cgroup to the next.
+type threadList struct {
+	file string
+	buf  []byte
+	tids []int
+}
+
+func newThreadList(file string) threadList {
+	return threadList{file: file, buf: make([]byte, 4096)}
+}
+
+// read returns the thread ids, valid until the next read; ErrGone when the
+// cgroup was removed.
+func (l *threadList) read(dirfd int, dir string) ([]int, error) {
+	fd, err := unix.Openat(dirfd, l.file, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENODEV) {
+			return nil, fmt.Errorf("%w: %s", ErrGone, dir)
+		}
+		return nil, fmt.Errorf("opening %s/%s: %w", dir, l.file, err)
+	}
+	data, err := readAt(fd, l.buf, false)
+	unix.Close(fd)
+	if cap(data) > cap(l.buf) {
+		l.buf = data[:cap(data)]
+	}
+	if err != nil {
+		if errors.Is(err, unix.ENODEV) {
+			return nil, fmt.Errorf("%w: %s", ErrGone, dir)
+		}
+		return nil, fmt.Errorf("reading %s/%s: %w", dir, l.file, err)
+	}
+	l.tids, err = ParseTids(data, l.tids[:0])
+	if err != nil {
+		return nil, fmt.Errorf("%s/%s: %w", dir, l.file, err)
+	}
+	return l.tids, nil
+}
+
 // ParseTids parses a cgroup's tasks or cgroup.threads file: one id a line.
 func ParseTids(data []byte, tids []int) ([]int, error) {
 	for len(data) > 0 {

@@ -1,8 +1,6 @@
 package loadavg
 
 import (
-	"errors"
-	"fmt"
 	"strconv"
 
 	"golang.org/x/sys/unix"
@@ -22,13 +20,11 @@ import (
 // and at most maxFDs are kept; threads beyond that are opened per read.
 type ThreadsCounter struct {
 	procRoot string
-	tidsFile string
+	list     threadList
 	maxFDs   int
 
 	round uint64
 	fds   map[int]*tidFD
-	tids  []int
-	buf   []byte
 	stat  []byte
 }
 
@@ -42,38 +38,20 @@ type tidFD struct {
 // procRoot, keeping at most maxFDs descriptors open.
 func NewThreadsCounter(procRoot, tidsFile string, maxFDs int) *ThreadsCounter {
 	return &ThreadsCounter{
-		procRoot: procRoot, tidsFile: tidsFile, maxFDs: maxFDs,
-		fds: map[int]*tidFD{}, buf: make([]byte, 4096), stat: make([]byte, 1024),
+		procRoot: procRoot, list: newThreadList(tidsFile), maxFDs: maxFDs,
+		fds: map[int]*tidFD{}, stat: make([]byte, 1024),
 	}
 }
 
 func (c *ThreadsCounter) Name() string { return "threads" }
 
 func (c *ThreadsCounter) Count(dirfd int, dir string) (Counts, error) {
-	fd, err := unix.Openat(dirfd, c.tidsFile, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	tids, err := c.list.read(dirfd, dir)
 	if err != nil {
-		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENODEV) {
-			return Counts{}, fmt.Errorf("%w: %s", ErrGone, dir)
-		}
-		return Counts{}, fmt.Errorf("opening %s/%s: %w", dir, c.tidsFile, err)
-	}
-	data, err := readAt(fd, c.buf, false)
-	unix.Close(fd)
-	if cap(data) > cap(c.buf) {
-		c.buf = data[:cap(data)]
-	}
-	if err != nil {
-		if errors.Is(err, unix.ENODEV) {
-			return Counts{}, fmt.Errorf("%w: %s", ErrGone, dir)
-		}
-		return Counts{}, fmt.Errorf("reading %s/%s: %w", dir, c.tidsFile, err)
-	}
-	c.tids, err = ParseTids(data, c.tids[:0])
-	if err != nil {
-		return Counts{}, fmt.Errorf("%s/%s: %w", dir, c.tidsFile, err)
+		return Counts{}, err
 	}
 	var n Counts
-	for _, tid := range c.tids {
+	for _, tid := range tids {
 		st, ok := c.state(tid)
 		if !ok {
 			continue // exited since the list was read

@@ -37,6 +37,22 @@ type LoadConfig struct {
 	Counter string
 }
 
+// tryCounter makes a counter and probes it on the hierarchy's root; nil,
+// logged, when either fails, so the caller falls back to counting threads.
+func (p *Provider) tryCounter(what string, open func() (loadavg.Counter, error)) loadavg.Counter {
+	c, err := open()
+	if err == nil {
+		if err = probeCounter(c, p.cfg.Hierarchy); err != nil {
+			c.Close()
+		}
+	}
+	if err != nil {
+		p.log.Info("loadavg: "+what+" does not work here; counting threads", "reason", err)
+		return nil
+	}
+	return c
+}
+
 // newLoadTracker builds the tracker the configuration asks for, or nil.
 func (p *Provider) newLoadTracker() *loadavg.Tracker {
 	lc := p.cfg.Load
@@ -44,39 +60,21 @@ func (p *Provider) newLoadTracker() *loadavg.Tracker {
 		return nil
 	}
 	var counter loadavg.Counter
-	if lc.Counter == "" || lc.Counter == "auto" || lc.Counter == "bpf" {
+	switch lc.Counter {
+	case "", "auto", "bpf":
 		// Loading is the only honest test: BTF, the kernel version,
 		// CAP_BPF and lockdown all decide, and NewBPFCounter checks
 		// its first run.
-		c, err := loadavg.NewBPFCounter(tidsFile(p.cfg.Hierarchy))
-		if err == nil {
-			err = probeCounter(c, p.cfg.Hierarchy)
-			if err != nil {
-				c.Close()
-			}
-		}
-		if err == nil {
-			counter = c
-		} else {
-			p.log.Info("loadavg: the BPF counter does not work here; counting threads", "reason", err)
-		}
-	}
-	if lc.Counter == "cgroupstats" {
+		counter = p.tryCounter("the BPF counter", func() (loadavg.Counter, error) {
+			return loadavg.NewBPFCounter(tidsFile(p.cfg.Hierarchy))
+		})
+	case "cgroupstats":
 		// Ask the kernel rather than assume: cgroupstats_build accepts
 		// only cgroup v1 directories (EINVAL on v2), and kernels
 		// without CONFIG_TASKSTATS have no such netlink family.
-		c, err := loadavg.NewCgroupstatsCounter()
-		if err == nil {
-			err = probeCounter(c, p.cfg.Hierarchy)
-			if err != nil {
-				c.Close()
-			}
-		}
-		if err == nil {
-			counter = c
-		} else {
-			p.log.Info("loadavg: cgroupstats does not work here; counting threads", "reason", err)
-		}
+		counter = p.tryCounter("cgroupstats", func() (loadavg.Counter, error) {
+			return loadavg.NewCgroupstatsCounter()
+		})
 	}
 	if counter == nil {
 		counter = loadavg.NewThreadsCounter("/proc", tidsFile(p.cfg.Hierarchy), threadFDBudget())
