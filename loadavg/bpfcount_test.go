@@ -4,12 +4,8 @@ import (
 	"encoding/binary"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
-	"strings"
 	"testing"
-
-	"golang.org/x/sys/unix"
 )
 
 func records(rs ...[2]uint32) []byte {
@@ -79,35 +75,7 @@ func TestBPFCounterOwnThreads(t *testing.T) {
 		t.Skipf("the BPF counter does not load here: %v", err)
 	}
 	defer c.Close()
-	stop := make(chan struct{})
-	defer close(stop)
-	go func() {
-		runtime.LockOSThread()
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-		}
-	}()
-	dir := t.TempDir()
-	ents, err := os.ReadDir("/proc/self/task")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var list []string
-	for _, e := range ents {
-		list = append(list, e.Name())
-	}
-	if err := os.WriteFile(filepath.Join(dir, "tasks"), []byte(strings.Join(list, "\n")+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close(fd)
+	fd, dir, list := ownThreadsDir(t)
 	var n Counts
 	for range 3 {
 		c.EndRound()

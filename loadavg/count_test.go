@@ -87,38 +87,11 @@ func FuzzParseReply(f *testing.F) {
 // threads: it counts them all, finds at least the reading thread running,
 // and keeps one descriptor per thread until a round passes without it.
 func TestThreadsCounterOwnThreads(t *testing.T) {
-	dir := t.TempDir()
-	stop := make(chan struct{})
-	defer close(stop)
-	go func() { // one busy thread
-		runtime.LockOSThread()
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-		}
-	}()
-	ents, err := os.ReadDir("/proc/self/task")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var list []string
-	for _, e := range ents {
-		list = append(list, e.Name())
-	}
-	if err := os.WriteFile(filepath.Join(dir, "tasks"), []byte(strings.Join(list, "\n")+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	fd, dir, list := ownThreadsDir(t)
 	c := NewThreadsCounter("/proc", "tasks", 1000)
 	defer c.Close()
-	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close(fd)
 	var n Counts
+	var err error
 	for range 3 { // the busy thread may be caught preempted
 		if n, err = c.Count(fd, dir); err != nil {
 			t.Fatal(err)
@@ -273,4 +246,40 @@ func TestCgroupstatsAgreesWithThreads(t *testing.T) {
 	if a.Total != 2 || b.Total != 2 || a.Uninterruptible != 0 || b.Uninterruptible != 0 {
 		t.Fatalf("cgroupstats %+v, threads %+v: want 2 threads, none in D", a, b)
 	}
+}
+
+// ownThreadsDir starts one busy thread for the test's length and returns a
+// directory (open as fd) whose "tasks" file lists this process's threads,
+// as a cgroup's would.
+func ownThreadsDir(t *testing.T) (fd int, dir string, list []string) {
+	t.Helper()
+	stop := make(chan struct{})
+	t.Cleanup(func() { close(stop) })
+	go func() {
+		runtime.LockOSThread()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+		}
+	}()
+	dir = t.TempDir()
+	ents, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		list = append(list, e.Name())
+	}
+	if err := os.WriteFile(filepath.Join(dir, "tasks"), []byte(strings.Join(list, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fd, err = unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(fd) })
+	return fd, dir, list
 }

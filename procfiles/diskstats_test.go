@@ -54,14 +54,7 @@ func TestRenderDiskstats(t *testing.T) {
 }
 
 func TestRenderDiskstatsEmpty(t *testing.T) {
-	raw, err := os.ReadFile("testdata/diskstats/host-6.18")
-	if err != nil {
-		t.Fatal(err)
-	}
-	host, err := ParseDiskstats(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
+	host := loadHostDiskstats(t, "6.18")
 	if got := RenderDiskstats(host, nil); len(got) != 0 {
 		t.Errorf("a container without counters got %q, want an empty file", got)
 	}
@@ -80,14 +73,7 @@ func TestRenderDiskstatsMoreCounters(t *testing.T) {
 }
 
 func TestParseDiskstatsHost(t *testing.T) {
-	raw, err := os.ReadFile("testdata/diskstats/host-6.18")
-	if err != nil {
-		t.Fatal(err)
-	}
-	host, err := ParseDiskstats(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
+	host := loadHostDiskstats(t, "6.18")
 	if len(host) != 6 {
 		t.Fatalf("%d lines, want 6", len(host))
 	}
@@ -154,4 +140,18 @@ func TestRenderBlockStat(t *testing.T) {
 	if got := string(RenderBlockStat(DiskCounters{}, 18)); len(got) != 18*9 {
 		t.Errorf("18 counters: %q", got)
 	}
+}
+
+// loadHostDiskstats parses the fixture host file of a kernel version.
+func loadHostDiskstats(t *testing.T, kernel string) []DiskstatsLine {
+	t.Helper()
+	raw, err := os.ReadFile("testdata/diskstats/host-" + kernel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, err := ParseDiskstats(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return host
 }
