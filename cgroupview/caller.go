@@ -22,7 +22,9 @@ type Caller struct {
 	// PidNS is the inode of the caller's pid namespace.
 	PidNS uint64
 	// InitPid is the init of the caller's pid namespace (the caller itself
-	// when HostNS), and InitStart its start time in clock ticks after boot.
+	// when HostNS), and InitStart its start time in clock ticks after boot:
+	// when the container started. It is 0 when HostNS, as a host process
+	// starts no container and reading its start would cost every open.
 	InitPid   int
 	InitStart uint64
 	// Cgroup is the cgroup whose view the caller gets.
@@ -74,11 +76,7 @@ func (r *Resolver) Resolve(pid int) (*Caller, error) {
 	c := &Caller{Pid: pid, PidNS: ns, HostNS: ns == r.selfNS}
 	if c.HostNS {
 		c.InitPid = pid
-		st, err := r.stat(pid)
-		if err != nil {
-			return nil, err
-		}
-		c.InitStart = st.start
+		var err error
 		c.Cgroup, err = r.cgroupOf(pid)
 		if err != nil {
 			return nil, err
