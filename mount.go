@@ -14,8 +14,10 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/cgprocfs/cgprocfs/caller"
 	"github.com/cgprocfs/cgprocfs/cgroupview"
 	"github.com/cgprocfs/cgprocfs/fs"
+	"github.com/cgprocfs/cgprocfs/kernelfs"
 	"github.com/cgprocfs/cgprocfs/procfiles"
 	"github.com/cgprocfs/cgprocfs/provider"
 )
@@ -89,21 +91,27 @@ func runMount(c *cli.Context) error {
 	if _, err := os.Stat("/dev/fuse"); err != nil {
 		return fmt.Errorf("/dev/fuse is missing (load the fuse module: modprobe fuse): %w", err)
 	}
-	h, err := cgroupview.Detect(c.String("cgroup-root"))
+	// Callers are always looked up in the real /proc; --proc-root only
+	// moves where host data comes from.
+	kfs := kernelfs.New("/proc", kernelfs.Options{})
+	defer kfs.Close()
+	cgroups, err := cgroupview.New(c.String("cgroup-root"), kfs)
 	if err != nil {
 		return err
 	}
+	h := cgroups.Hierarchy()
 	if err := claimMountpoint(mountpoint, log); err != nil {
 		return err
 	}
-	resolver, err := cgroupview.NewResolver(h, "/proc")
+	resolver, err := caller.NewResolver(cgroups, kfs)
 	if err != nil {
 		return err
 	}
 	p := provider.New(provider.Config{
-		Hierarchy: h,
-		Resolver:  resolver,
-		ProcRoot:  c.String("proc-root"),
+		Cgroups:  cgroups,
+		Resolver: resolver,
+		FS:       kfs,
+		ProcRoot: c.String("proc-root"),
 		Memory: procfiles.MemoryPolicy{
 			ActiveFileUsedPercent: uint64(c.Uint("active-file-used-percent")),
 			HideSwap:              c.Bool("hide-swap"),
@@ -124,7 +132,7 @@ func runMount(c *cli.Context) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	go p.Run(ctx)
+	defer p.Close()
 	served := make(chan struct{})
 	go func() { server.Wait(); close(served) }()
 	select {

@@ -69,36 +69,83 @@ func NewCgroup(h *Hierarchy, p string) *Cgroup {
 	return c
 }
 
+// Resource is what a served file reads of a cgroup. On v1 each is the
+// hierarchy of one controller; on v2 they are all the one tree.
+type Resource int
+
+const (
+	// MemoryResource: memory limits, usage and memory.stat.
+	MemoryResource Resource = iota
+	// CPUTimeResource: CPU time used, and the threads the CPU and load
+	// views count (v1 cpuacct).
+	CPUTimeResource
+	// CPUQuotaResource: CFS quota and throttling (v1 cpu).
+	CPUQuotaResource
+	// CPUSetResource: the CPUs the cgroup may use (v1 cpuset).
+	CPUSetResource
+	// IOResource: per-disk I/O counters (v1 blkio, v2 io).
+	IOResource
+)
+
+// controller is the v1 controller whose hierarchy holds r.
+func (r Resource) controller() string {
+	switch r {
+	case MemoryResource:
+		return "memory"
+	case CPUTimeResource:
+		return "cpuacct"
+	case CPUQuotaResource:
+		return "cpu"
+	case CPUSetResource:
+		return "cpuset"
+	case IOResource:
+		return "blkio"
+	}
+	return ""
+}
+
 // Hierarchy is the hierarchy this cgroup lives in.
 func (c *Cgroup) Hierarchy() *Hierarchy { return c.h }
 
-// Path is the cgroup's path for a controller ("/" is the root), or "" when
-// the process has none (a v1 controller not mounted).
-func (c *Cgroup) Path(controller string) string {
+// Path is the cgroup's path for r ("/" is the root), or "" when the process
+// has none (a v1 controller not mounted).
+func (c *Cgroup) Path(r Resource) string { return c.path(r.controller()) }
+
+// IsRoot reports whether the process sits in the root cgroup for r, where
+// the host's own figures apply.
+func (c *Cgroup) IsRoot(r Resource) bool { return c.Path(r) == "/" }
+
+// Dir is the absolute directory of the cgroup for r.
+func (c *Cgroup) Dir(r Resource) (string, error) { return c.dir(r.controller()) }
+
+// Key identifies the cgroup for r, for per-container state kept between
+// reads.
+func (c *Cgroup) Key(r Resource) string {
+	return c.h.Mode.String() + ":" + r.controller() + ":" + c.Path(r)
+}
+
+func (c *Cgroup) path(controller string) string {
 	if c.h.Mode == Unified {
 		return c.v2
 	}
 	return c.v1[controller]
 }
 
-// IsRoot reports whether the process sits in the root cgroup of controller.
-func (c *Cgroup) IsRoot(controller string) bool { return c.Path(controller) == "/" }
-
-// Dir is the absolute directory of the cgroup for controller.
-func (c *Cgroup) Dir(controller string) (string, error) {
-	p := c.Path(controller)
-	base, ok := c.h.ControllerDir(controller)
+// dir is the absolute directory of the cgroup for controller.
+func (c *Cgroup) dir(controller string) (string, error) {
+	p := c.path(controller)
+	base, ok := c.h.controllerDir(controller)
 	if p == "" || !ok {
 		return "", fmt.Errorf("%w: %s", ErrNoCgroup, controller)
 	}
 	return filepath.Join(base, p), nil
 }
 
-// Ancestors lists the absolute directories of the cgroup and each parent up
+// ancestors lists the absolute directories of the cgroup and each parent up
 // to, and including, the hierarchy root: limits are the smallest on this path.
-func (c *Cgroup) Ancestors(controller string) ([]string, error) {
-	p := c.Path(controller)
-	base, ok := c.h.ControllerDir(controller)
+func (c *Cgroup) ancestors(controller string) ([]string, error) {
+	p := c.path(controller)
+	base, ok := c.h.controllerDir(controller)
 	if p == "" || !ok {
 		return nil, fmt.Errorf("%w: %s", ErrNoCgroup, controller)
 	}
@@ -110,9 +157,4 @@ func (c *Cgroup) Ancestors(controller string) ([]string, error) {
 		}
 		p = path.Dir(p)
 	}
-}
-
-// Key identifies the cgroup for per-container state kept between reads.
-func (c *Cgroup) Key(controller string) string {
-	return c.h.Mode.String() + ":" + controller + ":" + c.Path(controller)
 }

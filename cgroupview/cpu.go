@@ -23,24 +23,6 @@ type CPUTime struct{ User, System uint64 }
 // without cpuacct, v2 without cpu.stat).
 var ErrNoCPUAccounting = errors.New("no CPU accounting for this cgroup")
 
-// ReadCPUUsage reads the CPU time cgroup c used from its v1 or v2 files.
-func ReadCPUUsage(c *Cgroup) (CPUUsage, error) {
-	if c.h.Mode == Unified {
-		return readCPUUsageV2(c)
-	}
-	return readCPUUsageV1(c)
-}
-
-// CPUQuota is the tightest CFS bandwidth limit on the cgroup and its
-// ancestors, as a whole number of CPUs rounded up (half a CPU is 1), or 0
-// when nothing limits it.
-func CPUQuota(c *Cgroup) (int, error) {
-	if c.h.Mode == Unified {
-		return cpuQuotaV2(c)
-	}
-	return cpuQuotaV1(c)
-}
-
 // quotaCPUs rounds quota/period up to whole CPUs; 0 means no limit.
 func quotaCPUs(quota, period uint64) int {
 	if quota == NoLimit || period == 0 {

@@ -96,7 +96,7 @@ func TestReadCPUSetAndQuota(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			cg := NewCgroup(c.h, c.path)
-			cpus, err := ReadCPUSet(cg)
+			cpus, err := cpuSetOf(t, cg)
 			if c.bad && c.cpus == nil {
 				if err == nil {
 					t.Fatalf("ReadCPUSet = %v, want an error", cpus)
@@ -106,7 +106,7 @@ func TestReadCPUSetAndQuota(t *testing.T) {
 			if err != nil || !reflect.DeepEqual(cpus, c.cpus) {
 				t.Fatalf("ReadCPUSet = %v, %v; want %v", cpus, err, c.cpus)
 			}
-			q, err := CPUQuota(cg)
+			q, err := cpuQuotaOf(t, cg)
 			if c.bad {
 				if err == nil {
 					t.Fatalf("CPUQuota = %d, want an error", q)
@@ -122,24 +122,24 @@ func TestReadCPUSetAndQuota(t *testing.T) {
 
 func TestReadCPUUsage(t *testing.T) {
 	v1, v2 := cpuFixtures(t)
-	u, err := ReadCPUUsage(NewCgroup(v1, "/sparse/empty"))
+	u, err := cpuUsageOf(t, NewCgroup(v1, "/sparse/empty"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if u.User != 10000 || u.System != 100 || u.Throttled != 123456789 || len(u.PerCPU) != 10 || u.PerCPU[8] != (CPUTime{4000, 40}) {
 		t.Errorf("v1 usage_all: %+v", u)
 	}
-	u, err = ReadCPUUsage(NewCgroup(v1, "/old"))
+	u, err = cpuUsageOf(t, NewCgroup(v1, "/old"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if u.User != 300 || u.System != 0 || len(u.PerCPU) != 3 || u.Throttled != 0 {
 		t.Errorf("v1 usage_percpu: %+v", u)
 	}
-	if _, err := ReadCPUUsage(NewCgroup(v1, "/none")); !errors.Is(err, ErrNoCPUAccounting) {
+	if _, err := cpuUsageOf(t, NewCgroup(v1, "/none")); !errors.Is(err, ErrNoCPUAccounting) {
 		t.Errorf("v1 without cpuacct files: %v, want ErrNoCPUAccounting", err)
 	}
-	u, err = ReadCPUUsage(NewCgroup(v2, "/pod/ctr"))
+	u, err = cpuUsageOf(t, NewCgroup(v2, "/pod/ctr"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,11 +147,11 @@ func TestReadCPUUsage(t *testing.T) {
 		t.Errorf("v2 cpu.stat: %+v", u)
 	}
 	// user+system short of usage: the rest counts as system.
-	u, err = ReadCPUUsage(NewCgroup(v2, "/half"))
+	u, err = cpuUsageOf(t, NewCgroup(v2, "/half"))
 	if err != nil || u.User != 4000 || u.System != 6000 {
 		t.Errorf("v2 cpu.stat short of usage: %+v, %v", u, err)
 	}
-	if _, err := ReadCPUUsage(NewCgroup(v2, "/pod")); !errors.Is(err, ErrNoCPUAccounting) {
+	if _, err := cpuUsageOf(t, NewCgroup(v2, "/pod")); !errors.Is(err, ErrNoCPUAccounting) {
 		t.Errorf("v2 without cpu.stat: %v, want ErrNoCPUAccounting", err)
 	}
 }

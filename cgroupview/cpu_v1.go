@@ -8,13 +8,13 @@ import (
 	"strconv"
 )
 
-func readCPUUsageV1(c *Cgroup) (CPUUsage, error) {
+func (r v1Reader) CPUUsage(c *Cgroup) (CPUUsage, error) {
 	var u CPUUsage
-	dir, err := c.Dir("cpuacct")
+	dir, err := c.dir("cpuacct")
 	if err != nil {
 		return u, fmt.Errorf("%w: %v", ErrNoCPUAccounting, err)
 	}
-	data, err := readFile(dir + "/cpuacct.usage_all")
+	data, err := r.readFile(dir + "/cpuacct.usage_all")
 	switch {
 	case err == nil:
 		if u.PerCPU, err = ParseUsageAll(data); err != nil {
@@ -23,7 +23,7 @@ func readCPUUsageV1(c *Cgroup) (CPUUsage, error) {
 	case errors.Is(err, os.ErrNotExist):
 		// Kernels before 4.7 have no usage_all: take usage_percpu and
 		// count it all as user time.
-		data, err = readFile(dir + "/cpuacct.usage_percpu")
+		data, err = r.readFile(dir + "/cpuacct.usage_percpu")
 		if errors.Is(err, os.ErrNotExist) {
 			return u, fmt.Errorf("%w: %s has no cpuacct.usage_percpu", ErrNoCPUAccounting, dir)
 		}
@@ -42,8 +42,8 @@ func readCPUUsageV1(c *Cgroup) (CPUUsage, error) {
 	}
 
 	// Throttling lives in the cpu controller, which may sit elsewhere.
-	if cpuDir, err := c.Dir("cpu"); err == nil {
-		data, err := readFile(cpuDir + "/cpu.stat")
+	if cpuDir, err := c.dir("cpu"); err == nil {
+		data, err := r.readFile(cpuDir + "/cpu.stat")
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			return u, fmt.Errorf("cpu stat: %w", err)
 		}
@@ -111,8 +111,8 @@ func ParseCPUStatV1(data []byte) (throttled uint64, err error) {
 	return throttled, err
 }
 
-func cpuQuotaV1(c *Cgroup) (int, error) {
-	dirs, err := c.Ancestors("cpu")
+func (r v1Reader) CPUQuota(c *Cgroup) (int, error) {
+	dirs, err := c.ancestors("cpu")
 	if errors.Is(err, ErrNoCgroup) {
 		return 0, nil
 	}
@@ -121,14 +121,14 @@ func cpuQuotaV1(c *Cgroup) (int, error) {
 	}
 	n := 0
 	for _, d := range dirs {
-		quota, err := readLimit(d + "/cpu.cfs_quota_us")
+		quota, err := r.readLimit(d + "/cpu.cfs_quota_us")
 		if err != nil {
 			return 0, fmt.Errorf("cpu quota: %w", err)
 		}
 		if quota == NoLimit {
 			continue
 		}
-		period, err := readUint(d + "/cpu.cfs_period_us")
+		period, err := r.readUint(d + "/cpu.cfs_period_us")
 		if err != nil {
 			return 0, fmt.Errorf("cpu period: %w", err)
 		}

@@ -8,15 +8,15 @@ import (
 	"strconv"
 )
 
-func readCPUUsageV2(c *Cgroup) (CPUUsage, error) {
+func (r v2Reader) CPUUsage(c *Cgroup) (CPUUsage, error) {
 	var u CPUUsage
-	dir, err := c.Dir("cpu")
+	dir, err := c.dir("cpu")
 	if err != nil {
 		return u, fmt.Errorf("%w: %v", ErrNoCPUAccounting, err)
 	}
 	// cpu.stat exists in every v2 cgroup: usage is core accounting; the
 	// throttling keys appear only with the cpu controller enabled.
-	data, err := readFile(dir + "/cpu.stat")
+	data, err := r.readFile(dir + "/cpu.stat")
 	if errors.Is(err, os.ErrNotExist) {
 		return u, fmt.Errorf("%w: %s has no cpu.stat", ErrNoCPUAccounting, dir)
 	}
@@ -85,14 +85,14 @@ func ParseCPUMax(data []byte) (quota, period uint64, err error) {
 	return quota, period, nil
 }
 
-func cpuQuotaV2(c *Cgroup) (int, error) {
-	dirs, err := c.Ancestors("cpu")
+func (r v2Reader) CPUQuota(c *Cgroup) (int, error) {
+	dirs, err := c.ancestors("cpu")
 	if err != nil {
 		return 0, err
 	}
 	n := 0
 	for _, d := range dirs {
-		data, err := readFile(d + "/cpu.max")
+		data, err := r.readFile(d + "/cpu.max")
 		if errors.Is(err, os.ErrNotExist) {
 			continue // the root, or the cpu controller not enabled here
 		}

@@ -122,16 +122,24 @@ func Intersect(a, b []int) []int {
 	return out
 }
 
-// ReadCPUSet is the effective cpuset of cgroup c: the CPUs its tasks may run
-// on. An empty set (a v1 cpuset never configured, a v2 cgroup without the
-// cpuset controller) inherits the nearest ancestor's; nil means no ancestor
-// says, i.e. every CPU.
-func ReadCPUSet(c *Cgroup) ([]int, error) {
-	name := "cpuset.effective_cpus"
-	if c.h.Mode == Unified {
-		name = "cpuset.cpus.effective"
-	}
-	dirs, err := c.Ancestors("cpuset")
+// CPUSet is the effective cpuset of cgroup c: the CPUs its tasks may run
+// on. An empty set (a v1 cpuset never configured) inherits the nearest
+// ancestor's; nil means no ancestor says, i.e. every CPU.
+func (r v1Reader) CPUSet(c *Cgroup) ([]int, error) {
+	// Kernels before 4.x have no effective_cpus: cpuset.cpus then.
+	return r.cpuSet(c, "cpuset.effective_cpus", "cpuset.cpus")
+}
+
+// CPUSet is the effective cpuset of cgroup c; a cgroup without the cpuset
+// controller inherits the nearest ancestor's; nil means every CPU.
+func (r v2Reader) CPUSet(c *Cgroup) ([]int, error) {
+	return r.cpuSet(c, "cpuset.cpus.effective", "")
+}
+
+// cpuSet walks up from c to the first directory whose file name (or, where
+// that is missing, fallback) names CPUs.
+func (r files) cpuSet(c *Cgroup, name, fallback string) ([]int, error) {
+	dirs, err := c.ancestors("cpuset")
 	if errors.Is(err, ErrNoCgroup) {
 		return nil, nil // no cpuset controller: no restriction
 	}
@@ -139,10 +147,9 @@ func ReadCPUSet(c *Cgroup) ([]int, error) {
 		return nil, err
 	}
 	for _, d := range dirs {
-		data, err := readFile(d + "/" + name)
-		if errors.Is(err, os.ErrNotExist) && c.h.Mode == Legacy {
-			// Kernels before 4.x have no effective_cpus.
-			data, err = readFile(d + "/cpuset.cpus")
+		data, err := r.readFile(d + "/" + name)
+		if errors.Is(err, os.ErrNotExist) && fallback != "" {
+			data, err = r.readFile(d + "/" + fallback)
 		}
 		if errors.Is(err, os.ErrNotExist) {
 			continue

@@ -15,6 +15,7 @@ import (
 // Off cgroupfs the cache is bypassed: a fixture file replaced by rename is
 // seen at once.
 func TestFileCacheFixtureTreeReadPlainly(t *testing.T) {
+	fc := testFiles(t)
 	dir := t.TempDir()
 	p := filepath.Join(dir, "memory.max")
 	write := func(v string) {
@@ -27,17 +28,17 @@ func TestFileCacheFixtureTreeReadPlainly(t *testing.T) {
 		}
 	}
 	write("100\n")
-	if v, err := readLimit(p); err != nil || v != 100 {
+	if v, err := fc.readLimit(p); err != nil || v != 100 {
 		t.Fatalf("readLimit = %d, %v; want 100", v, err)
 	}
 	write("200\n")
-	if v, err := readLimit(p); err != nil || v != 200 {
+	if v, err := fc.readLimit(p); err != nil || v != 200 {
 		t.Fatalf("after rename readLimit = %d, %v; want 200", v, err)
 	}
-	if v, err := readLimit(filepath.Join(dir, "nope", "memory.max")); err != nil || v != NoLimit {
+	if v, err := fc.readLimit(filepath.Join(dir, "nope", "memory.max")); err != nil || v != NoLimit {
 		t.Fatalf("missing directory: readLimit = %d, %v; want NoLimit", v, err)
 	}
-	if _, err := readUint(filepath.Join(dir, "memory.current")); !errors.Is(err, os.ErrNotExist) {
+	if _, err := fc.readUint(filepath.Join(dir, "memory.current")); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("missing file: %v, want ErrNotExist", err)
 	}
 }
@@ -75,24 +76,22 @@ func mkCgroup(t *testing.T, dir, limitFile string, limit int) {
 // cgroup removed and made again, or renamed away, is never read through
 // the old descriptors.
 func TestFileCacheRealCgroupNeverStale(t *testing.T) {
+	fc := testFiles(t)
 	dir, limitFile := realMemoryCgroup(t, "a")
 	moved := dir + "-moved"
 	t.Cleanup(func() { syscall.Rmdir(moved) })
 	p := filepath.Join(dir, limitFile)
 	want := func(what string, v uint64) {
 		t.Helper()
-		got, err := readLimit(p)
+		got, err := fc.readLimit(p)
 		if err != nil || got != v {
 			t.Fatalf("%s: readLimit = %d, %v; want %d", what, got, err, v)
 		}
 	}
 	mkCgroup(t, dir, limitFile, 100<<20)
 	want("first read", 100<<20)
-	files.mu.Lock()
-	h := files.dirs[dir]
-	files.mu.Unlock()
-	if h == nil || !h.cacheable || len(h.fds) != 1 {
-		t.Fatalf("cgroup directory not cached: %+v", h)
+	if n := fc.fs.KeptFDs(); n != 1 {
+		t.Fatalf("cgroup file not cached: %d descriptors kept, want 1", n)
 	}
 
 	if err := os.WriteFile(p, []byte(strconv.Itoa(200<<20)), 0); err != nil {
@@ -103,7 +102,7 @@ func TestFileCacheRealCgroupNeverStale(t *testing.T) {
 	if err := syscall.Rmdir(dir); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := readUint(p); !errors.Is(err, os.ErrNotExist) {
+	if _, err := fc.readUint(p); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("removed cgroup: %v, want ErrNotExist", err)
 	}
 	mkCgroup(t, dir, limitFile, 300<<20)
@@ -114,13 +113,14 @@ func TestFileCacheRealCgroupNeverStale(t *testing.T) {
 	}
 	mkCgroup(t, dir, limitFile, 400<<20)
 	want("renamed away and made again", 400<<20)
-	if v, err := readLimit(filepath.Join(moved, limitFile)); err != nil || v != 300<<20 {
+	if v, err := fc.readLimit(filepath.Join(moved, limitFile)); err != nil || v != 300<<20 {
 		t.Fatalf("renamed cgroup: %d, %v; want %d", v, err, 300<<20)
 	}
 }
 
 // Readers, sweeps and evictions at once: run with -race.
 func TestFileCacheConcurrentSweep(t *testing.T) {
+	fc := testFiles(t)
 	dir, limitFile := realMemoryCgroup(t, "b")
 	mkCgroup(t, dir, limitFile, 100<<20)
 	p := filepath.Join(dir, limitFile)
@@ -137,7 +137,7 @@ func TestFileCacheConcurrentSweep(t *testing.T) {
 					return
 				default:
 				}
-				if v, err := readLimit(p); err != nil || v != 100<<20 {
+				if v, err := fc.readLimit(p); err != nil || v != 100<<20 {
 					errs <- fmt.Errorf("readLimit = %d, %v", v, err)
 					return
 				}
@@ -146,10 +146,7 @@ func TestFileCacheConcurrentSweep(t *testing.T) {
 	}
 	deadline := time.Now().Add(300 * time.Millisecond)
 	for time.Now().Before(deadline) {
-		SweepFiles(0)
-		files.mu.Lock()
-		files.evictLocked(len(files.dirs))
-		files.mu.Unlock()
+		fc.fs.Sweep(0)
 	}
 	close(stop)
 	wg.Wait()

@@ -36,25 +36,9 @@ func FuzzParseProcCgroup(f *testing.F) {
 		for _, h := range []*Hierarchy{v1, v2} {
 			c, err := ParseProcCgroup(h, data)
 			if err == nil {
-				c.Ancestors("memory")
-				c.Dir("memory")
+				c.ancestors("memory")
+				c.Dir(MemoryResource)
 			}
 		}
-	})
-}
-
-func FuzzParsePidStat(f *testing.F) {
-	f.Add([]byte("1234 (a (weird) name) S 1 1234 1234 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 98765 1000 100 1 1 1"))
-	f.Add([]byte("1 ()) R 0"))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		ParsePidStat(data)
-	})
-}
-
-func FuzzParseNSLink(f *testing.F) {
-	f.Add([]byte("pid:[4026531836]"))
-	f.Add([]byte("[]"))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		ParseNSLink(data)
 	})
 }

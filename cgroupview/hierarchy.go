@@ -81,8 +81,8 @@ func Detect(root string) (*Hierarchy, error) {
 	return h, nil
 }
 
-// ControllerDir is the directory of a v1 controller's hierarchy, or Root on v2.
-func (h *Hierarchy) ControllerDir(controller string) (string, bool) {
+// controllerDir is the directory of a v1 controller's hierarchy, or Root on v2.
+func (h *Hierarchy) controllerDir(controller string) (string, bool) {
 	if h.Mode == Unified {
 		return h.Root, true
 	}
@@ -94,3 +94,6 @@ func fileExists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
 }
+
+// RootDir is the root directory of the hierarchy that holds r.
+func (h *Hierarchy) RootDir(r Resource) (string, bool) { return h.controllerDir(r.controller()) }

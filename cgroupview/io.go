@@ -43,14 +43,3 @@ type DeviceIO struct {
 // IO is a cgroup's per-device I/O counters. A device the cgroup never did
 // I/O to (or, on v1, that no source counts for it) is absent.
 type IO map[Dev]DeviceIO
-
-// ReadIO reads the I/O counters of cgroup c: v1 blkio throttle or bfq
-// recursive files, v2 io.stat. A cgroup whose controller files are missing
-// (v2 io controller not enabled for it, v1 blkio not mounted) has no
-// counters: an empty IO and no error, since the host's would be wrong.
-func ReadIO(c *Cgroup) (IO, error) {
-	if c.h.Mode == Unified {
-		return readIOV2(c)
-	}
-	return readIOV1(c)
-}

@@ -59,7 +59,7 @@ func TestReadIO(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := ReadIO(NewCgroup(tc.h, tc.path))
+			got, err := ioOf(t, NewCgroup(tc.h, tc.path))
 			if tc.wantErr {
 				if err == nil {
 					t.Fatalf("got %v, want an error", got)
@@ -78,7 +78,7 @@ func TestReadIO(t *testing.T) {
 
 func TestV1BlkioNotMounted(t *testing.T) {
 	h := &Hierarchy{Root: "/nonexistent", Mode: Legacy, dirs: map[string]string{"memory": "/nonexistent/memory"}}
-	got, err := ReadIO(&Cgroup{h: h, v1: map[string]string{"memory": "/x"}})
+	got, err := ioOf(t, &Cgroup{h: h, v1: map[string]string{"memory": "/x"}})
 	if err != nil || len(got) != 0 {
 		t.Fatalf("got %v, %v; want no devices and no error", got, err)
 	}

@@ -84,8 +84,8 @@ const (
 // that use the bfq scheduler, whatever the rules. Where bfq has a device,
 // its counters are used (they are requests after merging, as the kernel's
 // diskstats counts, and they may carry times); elsewhere the throttle ones.
-func readIOV1(c *Cgroup) (IO, error) {
-	dir, err := c.Dir("blkio")
+func (r v1Reader) IO(c *Cgroup) (IO, error) {
+	dir, err := c.dir("blkio")
 	if errors.Is(err, ErrNoCgroup) {
 		return IO{}, nil
 	}
@@ -93,7 +93,7 @@ func readIOV1(c *Cgroup) (IO, error) {
 		return nil, err
 	}
 	read := func(name string) (map[Dev]RWStat, error) {
-		data, err := readFile(dir + "/" + name)
+		data, err := r.readFile(dir + "/" + name)
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, nil
 		}

@@ -65,12 +65,12 @@ func ParseIOStatV2(data []byte) (IO, error) {
 // It is absent where the io controller is not enabled for the cgroup; the
 // cgroup's I/O is then charged to an ancestor and cannot be told apart, so
 // the cgroup has no counters.
-func readIOV2(c *Cgroup) (IO, error) {
-	dir, err := c.Dir("io")
+func (r v2Reader) IO(c *Cgroup) (IO, error) {
+	dir, err := c.dir("io")
 	if err != nil {
 		return nil, err
 	}
-	data, err := readFile(dir + "/io.stat")
+	data, err := r.readFile(dir + "/io.stat")
 	if errors.Is(err, os.ErrNotExist) {
 		return IO{}, nil
 	}

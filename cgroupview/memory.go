@@ -29,11 +29,3 @@ type MemoryStat struct {
 	Slab, SlabReclaimable           uint64
 	SlabUnreclaimable               uint64
 }
-
-// ReadMemory reads the memory state of cgroup c from its v1 or v2 files.
-func ReadMemory(c *Cgroup) (Memory, error) {
-	if c.h.Mode == Unified {
-		return readMemoryV2(c)
-	}
-	return readMemoryV1(c)
-}

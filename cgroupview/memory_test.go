@@ -56,7 +56,7 @@ func TestReadMemory(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got, err := ReadMemory(NewCgroup(c.h, c.path))
+			got, err := memoryOf(t, NewCgroup(c.h, c.path))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -70,7 +70,7 @@ func TestReadMemory(t *testing.T) {
 
 func TestReadMemoryStatKeys(t *testing.T) {
 	v1, _ := Detect("testdata/v1")
-	m, err := ReadMemory(NewCgroup(v1, "/docker/ctr"))
+	m, err := memoryOf(t, NewCgroup(v1, "/docker/ctr"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +86,7 @@ func TestReadMemoryStatKeys(t *testing.T) {
 	}
 
 	v2, _ := Detect("testdata/v2")
-	m, err = ReadMemory(NewCgroup(v2, "/kubepods/pod/ctr"))
+	m, err = memoryOf(t, NewCgroup(v2, "/kubepods/pod/ctr"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,10 +103,10 @@ func TestReadMemoryStatKeys(t *testing.T) {
 
 func TestReadMemoryErrors(t *testing.T) {
 	v2, _ := Detect("testdata/v2")
-	if _, err := ReadMemory(NewCgroup(v2, "/empty")); !errors.Is(err, ErrEmpty) {
+	if _, err := memoryOf(t, NewCgroup(v2, "/empty")); !errors.Is(err, ErrEmpty) {
 		t.Errorf("empty memory.max: %v, want ErrEmpty", err)
 	}
-	if _, err := ReadMemory(NewCgroup(v2, "/gone")); err == nil {
+	if _, err := memoryOf(t, NewCgroup(v2, "/gone")); err == nil {
 		t.Error("a cgroup that does not exist gave no error")
 	}
 	if _, err := Detect("testdata"); !errors.Is(err, ErrNoHierarchy) {
@@ -147,25 +147,25 @@ func TestParseProcCgroup(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Path("memory") != "/docker/abc" || c.Path("cpuacct") != "/docker/abc" {
-		t.Errorf("v1 paths: memory %q cpuacct %q", c.Path("memory"), c.Path("cpuacct"))
+	if c.Path(MemoryResource) != "/docker/abc" || c.Path(CPUTimeResource) != "/docker/abc" {
+		t.Errorf("v1 paths: memory %q cpuacct %q", c.Path(MemoryResource), c.Path(CPUTimeResource))
 	}
-	if d, _ := c.Dir("cpu"); d != "/sys/fs/cgroup/cpu,cpuacct/docker/abc" {
+	if d, _ := c.Dir(CPUQuotaResource); d != "/sys/fs/cgroup/cpu,cpuacct/docker/abc" {
 		t.Errorf("co-mounted dir %q", d)
 	}
-	if anc, _ := c.Ancestors("memory"); len(anc) != 3 || anc[2] != "/sys/fs/cgroup/memory" {
+	if anc, _ := c.ancestors("memory"); len(anc) != 3 || anc[2] != "/sys/fs/cgroup/memory" {
 		t.Errorf("ancestors %q", anc)
 	}
 	c, err = ParseProcCgroup(v2, data)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Path("memory") != "/system.slice/foo" || c.IsRoot("memory") {
-		t.Errorf("v2 path %q", c.Path("memory"))
+	if c.Path(MemoryResource) != "/system.slice/foo" || c.IsRoot(MemoryResource) {
+		t.Errorf("v2 path %q", c.Path(MemoryResource))
 	}
 	c, _ = ParseProcCgroup(v2, []byte("0::/init.scope\n"))
-	if !c.IsRoot("memory") {
-		t.Errorf("/init.scope at the root is the root, got %q", c.Path("memory"))
+	if !c.IsRoot(MemoryResource) {
+		t.Errorf("/init.scope at the root is the root, got %q", c.Path(MemoryResource))
 	}
 	for _, bad := range []string{"", "0::\n", "garbage\n", "4:memory:relative\n"} {
 		if _, err := ParseProcCgroup(v2, []byte(bad)); err == nil {
@@ -174,29 +174,5 @@ func TestParseProcCgroup(t *testing.T) {
 	}
 	if _, err := ParseProcCgroup(v1, []byte("0::/only-v2\n")); !errors.Is(err, ErrNoCgroup) {
 		t.Errorf("v1 hierarchy with only a v2 line: %v, want ErrNoCgroup", err)
-	}
-}
-
-func TestParsePidStat(t *testing.T) {
-	st, err := ParsePidStat([]byte("1234 (a (weird) name) S 1 1234 1234 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 98765 1000 100 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st.state != 'S' || st.ppid != 1 || st.start != 98765 {
-		t.Errorf("got %+v", st)
-	}
-	if _, err := ParsePidStat([]byte("1 (x) S 0")); err == nil {
-		t.Error("short stat: no error")
-	}
-}
-
-func TestParseNSLink(t *testing.T) {
-	if v, err := ParseNSLink([]byte("pid:[4026531836]")); err != nil || v != 4026531836 {
-		t.Errorf("got %d %v", v, err)
-	}
-	for _, bad := range []string{"", "pid:", "pid:[]", "pid:[x]", "[", "pid:[1"} {
-		if _, err := ParseNSLink([]byte(bad)); err == nil {
-			t.Errorf("ParseNSLink(%q): no error", bad)
-		}
 	}
 }

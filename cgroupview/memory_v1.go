@@ -6,17 +6,17 @@ import (
 	"os"
 )
 
-func readMemoryV1(c *Cgroup) (Memory, error) {
-	dirs, err := c.Ancestors("memory")
+func (r v1Reader) Memory(c *Cgroup) (Memory, error) {
+	dirs, err := c.ancestors("memory")
 	if err != nil {
 		return Memory{}, err
 	}
 	// Every file is read through one opening of each directory, into one
 	// pooled buffer.
-	ds := openDirs(dirs)
+	ds := r.openDirs(dirs)
 	defer ds.release()
-	buf := getBuf()
-	defer putBuf(buf)
+	buf := r.fs.GetBuf()
+	defer r.fs.PutBuf(buf)
 	var m Memory
 	if m.Limit, err = ds.minLimit("memory.limit_in_bytes", buf); err != nil {
 		return m, fmt.Errorf("memory limit: %w", err)

@@ -6,17 +6,17 @@ import (
 	"os"
 )
 
-func readMemoryV2(c *Cgroup) (Memory, error) {
-	dirs, err := c.Ancestors("memory")
+func (r v2Reader) Memory(c *Cgroup) (Memory, error) {
+	dirs, err := c.ancestors("memory")
 	if err != nil {
 		return Memory{}, err
 	}
 	// Every file is read through one opening of each directory, into one
 	// pooled buffer.
-	ds := openDirs(dirs)
+	ds := r.openDirs(dirs)
 	defer ds.release()
-	buf := getBuf()
-	defer putBuf(buf)
+	buf := r.fs.GetBuf()
+	defer r.fs.PutBuf(buf)
 	var m Memory
 	// The root has no memory.max; a missing file is no limit.
 	if m.Limit, err = ds.minLimit("memory.max", buf); err != nil {
@@ -25,7 +25,7 @@ func readMemoryV2(c *Cgroup) (Memory, error) {
 	if m.Usage, err = ds.readUint(0, "memory.current", buf); err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			// No memory controller here: see readMemoryV2Nearest.
-			return readMemoryV2Nearest(c, dirs)
+			return r.memoryNearest(c, dirs)
 		}
 		return m, fmt.Errorf("memory usage: %w", err)
 	}

@@ -40,7 +40,7 @@ func TestReadMemoryV2WithoutController(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	m, err := ReadMemory(NewCgroup(h, "/lim/ctr/plain/deeper"))
+	m, err := memoryOf(t, NewCgroup(h, "/lim/ctr/plain/deeper"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +48,7 @@ func TestReadMemoryV2WithoutController(t *testing.T) {
 		t.Errorf("got %+v, want lim/ctr's usage and stat, lim's limit", m)
 	}
 	for _, p := range []string{"/none/plain", "/"} {
-		if _, err := ReadMemory(NewCgroup(h, p)); !errors.Is(err, ErrNoMemoryController) {
+		if _, err := memoryOf(t, NewCgroup(h, p)); !errors.Is(err, ErrNoMemoryController) {
 			t.Errorf("%s: %v, want ErrNoMemoryController", p, err)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/cgprocfs/cgprocfs/kernelfs"
 	"math"
 	"os"
 	"path"
@@ -94,14 +95,14 @@ func parseFlatKeyedBytes(data []byte, fn func(key []byte, value uint64)) error {
 	return nil
 }
 
-// readFile reads a small cgroup file, through the descriptor cache of
-// filecache.go.
-func readFile(p string) ([]byte, error) {
-	ds := openDirs([]string{path.Dir(p)})
-	defer ds.release()
-	buf := getBuf()
-	defer putBuf(buf)
-	data, err := ds.read(0, path.Base(p), buf)
+// files reads cgroup files through the kernel-file cache.
+type files struct{ fs *kernelfs.FS }
+
+// readFile reads a small cgroup file into a new slice.
+func (r files) readFile(p string) ([]byte, error) {
+	buf := r.fs.GetBuf()
+	defer r.fs.PutBuf(buf)
+	data, err := r.fs.ReadFile(p, buf)
 	if err != nil {
 		return nil, err
 	}
@@ -109,68 +110,33 @@ func readFile(p string) ([]byte, error) {
 }
 
 // readLimit reads a limit file; a missing file means no limit there.
-func readLimit(p string) (uint64, error) {
-	ds := openDirs([]string{path.Dir(p)})
+func (r files) readLimit(p string) (uint64, error) {
+	ds := r.openDirs([]string{path.Dir(p)})
 	defer ds.release()
-	buf := getBuf()
-	defer putBuf(buf)
+	buf := r.fs.GetBuf()
+	defer r.fs.PutBuf(buf)
 	return ds.readLimit(0, path.Base(p), buf)
 }
 
 // readUint reads a counter file.
-func readUint(p string) (uint64, error) {
-	ds := openDirs([]string{path.Dir(p)})
+func (r files) readUint(p string) (uint64, error) {
+	ds := r.openDirs([]string{path.Dir(p)})
 	defer ds.release()
-	buf := getBuf()
-	defer putBuf(buf)
+	buf := r.fs.GetBuf()
+	defer r.fs.PutBuf(buf)
 	return ds.readUint(0, path.Base(p), buf)
 }
 
-// minLimit is the smallest of limit file name over dirs, NoLimit if none.
-func minLimit(dirs []string, name string) (uint64, error) {
-	ds := openDirs(dirs)
-	defer ds.release()
-	buf := getBuf()
-	defer putBuf(buf)
-	return ds.minLimit(name, buf)
-}
+// dirSet is a cgroup and its ancestors held for several reads, with the
+// parsing of limit and counter files on top.
+type dirSet struct{ kernelfs.DirSet }
 
-// dirSet is cgroup directories opened once for several reads: a cgroup and
-// its ancestors, say. A directory that could not be opened keeps its error,
-// which its files' reads return as if the file had been opened.
-type dirSet struct {
-	hs   []*dirHandle
-	errs []error
-}
+func (r files) openDirs(dirs []string) dirSet { return dirSet{r.fs.OpenDirs(dirs)} }
 
-func openDirs(dirs []string) dirSet {
-	ds := dirSet{hs: make([]*dirHandle, len(dirs)), errs: make([]error, len(dirs))}
-	for i, d := range dirs {
-		ds.hs[i], ds.errs[i] = files.openDir(d)
-	}
-	return ds
-}
+func (ds dirSet) release() { ds.Release() }
 
-func (ds dirSet) release() {
-	for _, h := range ds.hs {
-		if h != nil {
-			h.release()
-		}
-	}
-}
-
-// read reads file name of the i-th directory; the content lives in *buf
-// until the next read into it.
 func (ds dirSet) read(i int, name string, buf *[]byte) ([]byte, error) {
-	if ds.hs[i] == nil {
-		err := ds.errs[i]
-		var pe *os.PathError
-		if errors.As(err, &pe) {
-			err = &os.PathError{Op: "open", Path: pe.Path + "/" + name, Err: pe.Err}
-		}
-		return nil, err
-	}
-	return ds.hs[i].read(name, buf)
+	return ds.Read(i, name, buf)
 }
 
 // readLimit reads a limit file; a missing file means no limit there.
@@ -184,7 +150,7 @@ func (ds dirSet) readLimit(i int, name string, buf *[]byte) (uint64, error) {
 	}
 	v, err := ParseLimit(data)
 	if err != nil {
-		return 0, fmt.Errorf("%s/%s: %w", ds.dir(i), name, err)
+		return 0, fmt.Errorf("%s/%s: %w", ds.Paths[i], name, err)
 	}
 	return v, nil
 }
@@ -197,7 +163,7 @@ func (ds dirSet) readUint(i int, name string, buf *[]byte) (uint64, error) {
 	}
 	v, err := ParseUint(data)
 	if err != nil {
-		return 0, fmt.Errorf("%s/%s: %w", ds.dir(i), name, err)
+		return 0, fmt.Errorf("%s/%s: %w", ds.Paths[i], name, err)
 	}
 	return v, nil
 }
@@ -206,7 +172,7 @@ func (ds dirSet) readUint(i int, name string, buf *[]byte) (uint64, error) {
 // NoLimit if none.
 func (ds dirSet) minLimit(name string, buf *[]byte) (uint64, error) {
 	m := uint64(NoLimit)
-	for i := range ds.hs {
+	for i := range ds.Paths {
 		v, err := ds.readLimit(i, name, buf)
 		if err != nil {
 			return 0, err
@@ -214,11 +180,4 @@ func (ds dirSet) minLimit(name string, buf *[]byte) (uint64, error) {
 		m = min(m, v)
 	}
 	return m, nil
-}
-
-func (ds dirSet) dir(i int) string {
-	if ds.hs[i] != nil {
-		return ds.hs[i].path
-	}
-	return "?"
 }

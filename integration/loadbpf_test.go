@@ -19,6 +19,7 @@ import (
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"golang.org/x/sys/unix"
 
+	"github.com/cgprocfs/cgprocfs/kernelfs"
 	"github.com/cgprocfs/cgprocfs/loadavg"
 )
 
@@ -131,14 +132,10 @@ func mountBlocking(t *testing.T) string {
 }
 
 // procStates reads the state letter of each tid from /proc (0: gone).
-func procStates(tids []int) map[int]byte {
+func procStates(fs *kernelfs.FS, tids []int) map[int]byte {
 	m := make(map[int]byte, len(tids))
 	for _, tid := range tids {
-		data, err := os.ReadFile("/proc/" + strconv.Itoa(tid) + "/stat")
-		if err != nil {
-			continue
-		}
-		if s, err := loadavg.ParseStatState(data); err == nil {
+		if s, err := fs.PidState(tid); err == nil {
 			m[tid] = s
 		}
 	}
@@ -153,7 +150,9 @@ func procStates(tids []int) map[int]byte {
 func TestLoadavgBPFCounterExact(t *testing.T) {
 	needRoot(t)
 	tidsFile := tidsName()
-	c, err := loadavg.NewBPFCounter(tidsFile)
+	kfs := kernelfs.New("/proc", kernelfs.Options{})
+	defer kfs.Close()
+	c, err := loadavg.NewBPFCounter(kfs, tidsFile)
 	if err != nil {
 		t.Skipf("the BPF counter does not load here: %v", err)
 	}
@@ -206,7 +205,7 @@ func TestLoadavgBPFCounterExact(t *testing.T) {
 		}
 	}
 	poll(t, 10*time.Second, "the vfork parent to wait in D", func() bool {
-		return procStates([]int{dTid})[dTid] == 'D'
+		return procStates(kfs, []int{dTid})[dTid] == 'D'
 	})
 
 	dirfd, err := unix.Open(filepath.Dir(cg.file("cpuacct", tidsFile)), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
@@ -225,16 +224,16 @@ func TestLoadavgBPFCounterExact(t *testing.T) {
 	// a few times if one flipped and back.
 	var mismatch []string
 	for attempt := 0; attempt < 20; attempt++ {
-		tids, err := loadavg.ParseTids([]byte(cg.Get(t, "cpuacct", tidsFile)+"\n"), nil)
+		tids, err := kernelfs.ParseTids([]byte(cg.Get(t, "cpuacct", tidsFile)+"\n"), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		before := procStates(tids)
+		before := procStates(kfs, tids)
 		got, err := c.States()
 		if err != nil {
 			t.Fatal(err)
 		}
-		after := procStates(tids)
+		after := procStates(kfs, tids)
 		mismatch = mismatch[:0]
 		stable := 0
 		for _, tid := range tids {

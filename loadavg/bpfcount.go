@@ -12,6 +12,8 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
+
+	"github.com/cgprocfs/cgprocfs/kernelfs"
 )
 
 // tasksObj is the compiled loadavg/bpf/tasks.bpf.c (hack/gen-bpf.sh).
@@ -58,7 +60,7 @@ type BPFCounter struct {
 // check. It fails where BPF cannot work: no kernel BTF, a kernel before
 // 5.14 (no task_struct.__state) or without task iterators (5.8), no
 // CAP_BPF/CAP_SYS_ADMIN, or a pid namespace other than the initial one.
-func NewBPFCounter(tidsFile string) (*BPFCounter, error) {
+func NewBPFCounter(fs *kernelfs.FS, tidsFile string) (*BPFCounter, error) {
 	spec, err := ebpf.LoadCollectionSpecFromReader(bytes.NewReader(tasksObj))
 	if err != nil {
 		return nil, fmt.Errorf("parsing the embedded BPF object: %w", err)
@@ -79,7 +81,7 @@ func NewBPFCounter(tidsFile string) (*BPFCounter, error) {
 		return nil, fmt.Errorf("attaching the BPF task iterator: %w", err)
 	}
 	c := &BPFCounter{
-		list: newThreadList(tidsFile), prog: prog, iter: it, stale: true,
+		list: threadList{fs: fs, file: tidsFile}, prog: prog, iter: it, stale: true,
 		states: map[int]byte{}, out: make([]byte, 64<<10),
 	}
 	if err := c.selfCheck(); err != nil {

@@ -70,7 +70,7 @@ func TestBPFCounterOwnThreads(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to load BPF")
 	}
-	c, err := NewBPFCounter("tasks")
+	c, err := NewBPFCounter(testFS(t), "tasks")
 	if err != nil {
 		t.Skipf("the BPF counter does not load here: %v", err)
 	}

@@ -12,56 +12,9 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/cgprocfs/cgprocfs/kernelfs"
 )
-
-func TestParseTids(t *testing.T) {
-	got, err := ParseTids([]byte("1\n42\n\n7"), nil)
-	if err != nil || len(got) != 3 || got[0] != 1 || got[1] != 42 || got[2] != 7 {
-		t.Fatalf("ParseTids = %v, %v", got, err)
-	}
-	for _, bad := range []string{"x\n", "-1\n", "0\n", "1 2\n"} {
-		if _, err := ParseTids([]byte(bad), nil); err == nil {
-			t.Errorf("ParseTids(%q) accepted", bad)
-		}
-	}
-}
-
-func TestParseStatState(t *testing.T) {
-	for in, want := range map[string]byte{
-		"1 (sh) S 0 1 1":            'S',
-		"7 (a) b) (c) R 1 2 3":      'R',
-		"9 (x y) D 1":               'D',
-		"12 ()) T 1 2 3 4 5 6 7 8 ": 'T',
-	} {
-		if got, err := ParseStatState([]byte(in)); err != nil || got != want {
-			t.Errorf("ParseStatState(%q) = %q, %v; want %q", in, got, err, want)
-		}
-	}
-	for _, bad := range []string{"", "1 (sh", "1 (sh)", "1 (sh) ", "1 (sh)S", "1 (sh) \x00"} {
-		if _, err := ParseStatState([]byte(bad)); err == nil {
-			t.Errorf("ParseStatState(%q) accepted", bad)
-		}
-	}
-}
-
-func FuzzParseStatState(f *testing.F) {
-	f.Add([]byte("1 (sh) S 0 1 1 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 5 1 1\n"))
-	f.Add([]byte("7 (a) b) (c) R 1"))
-	f.Fuzz(func(t *testing.T, b []byte) { ParseStatState(b) })
-}
-
-func FuzzParseTids(f *testing.F) {
-	f.Add([]byte("1\n2\n3\n"))
-	f.Add([]byte("4194304\n"))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		tids, err := ParseTids(b, nil)
-		for _, x := range tids {
-			if err == nil && x <= 0 {
-				t.Fatalf("non-positive tid %d", x)
-			}
-		}
-	})
-}
 
 // FuzzParseReply feeds arbitrary netlink messages to the reply and
 // attribute parsers: they must fail cleanly, never panic.
@@ -85,10 +38,10 @@ func FuzzParseReply(f *testing.F) {
 
 // The threads counter, on a directory whose "tasks" lists this process's
 // threads: it counts them all, finds at least the reading thread running,
-// and keeps one descriptor per thread until a round passes without it.
+// and fails for a cgroup without a thread list.
 func TestThreadsCounterOwnThreads(t *testing.T) {
 	fd, dir, list := ownThreadsDir(t)
-	c := NewThreadsCounter("/proc", "tasks", 1000)
+	c := NewThreadsCounter(testFS(t), "tasks")
 	defer c.Close()
 	var n Counts
 	var err error
@@ -102,14 +55,6 @@ func TestThreadsCounterOwnThreads(t *testing.T) {
 	}
 	if n.Total != uint64(len(list)) || n.Running < 1 {
 		t.Fatalf("counts %+v for %d threads, want all counted and one running", n, len(list))
-	}
-	if c.OpenFDs() != len(list) {
-		t.Fatalf("%d descriptors kept for %d threads", c.OpenFDs(), len(list))
-	}
-	c.EndRound()
-	c.EndRound()
-	if c.OpenFDs() != 0 {
-		t.Fatalf("%d descriptors kept after a round without the threads", c.OpenFDs())
 	}
 	os.Remove(filepath.Join(dir, "tasks"))
 	if _, err := c.Count(fd, dir); err == nil {
@@ -127,7 +72,7 @@ func TestThreadsCounterExitedThread(t *testing.T) {
 	}
 	pid := cmd.Process.Pid
 	os.WriteFile(filepath.Join(dir, "tasks"), []byte(strconv.Itoa(pid)+"\n"), 0o644)
-	c := NewThreadsCounter("/proc", "tasks", 1000)
+	c := NewThreadsCounter(testFS(t), "tasks")
 	defer c.Close()
 	fd, _ := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY, 0)
 	defer unix.Close(fd)
@@ -138,9 +83,6 @@ func TestThreadsCounterExitedThread(t *testing.T) {
 	cmd.Wait()
 	if n, err := c.Count(fd, dir); err != nil || n.Total != 0 {
 		t.Fatalf("after exit: counts %+v, %v; want the thread gone", n, err)
-	}
-	if c.OpenFDs() != 0 {
-		t.Fatalf("descriptor of an exited thread kept")
 	}
 }
 
@@ -220,7 +162,7 @@ func TestCgroupstatsAgreesWithThreads(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer unix.Close(fd)
-	th := NewThreadsCounter("/proc", "tasks", 100)
+	th := NewThreadsCounter(testFS(t), "tasks")
 	defer th.Close()
 	// cat takes a moment to reach its read on a busy host; the busy
 	// loop may be caught preempted, which is still R. Poll until both
@@ -282,4 +224,11 @@ func ownThreadsDir(t *testing.T) (fd int, dir string, list []string) {
 	}
 	t.Cleanup(func() { unix.Close(fd) })
 	return fd, dir, list
+}
+
+// testFS is a kernel-file reader closed when the test ends.
+func testFS(t testing.TB) *kernelfs.FS {
+	fs := kernelfs.New("/proc", kernelfs.Options{})
+	t.Cleanup(func() { fs.Close() })
+	return fs
 }

@@ -61,7 +61,6 @@ type cpuAcct struct {
 	last  int64 // CLOCK_BOOTTIME ns of the last update
 	raw   cgroupview.CPUUsage
 	waits map[int]uint64 // runqueue wait of each thread at the last update
-	tasks taskFiles
 	lines []cpuLine
 	total cpuTimes
 }
@@ -94,9 +93,6 @@ func (s *cpuState) forget() {
 	for k, a := range s.accts {
 		if _, err := os.Stat(a.dir); os.IsNotExist(err) {
 			delete(s.accts, k)
-			a.mu.Lock()
-			a.tasks.close()
-			a.mu.Unlock()
 		}
 	}
 }

@@ -6,12 +6,13 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/cgprocfs/cgprocfs/caller"
 	"github.com/cgprocfs/cgprocfs/cgroupview"
 )
 
 // The scan reads this test's own thread from a fixture tasks file, keeps
-// its files open between scans, skips ids that are not threads, and closes
-// what belongs to threads no longer listed.
+// its files open between scans, skips ids that are not threads, and counts
+// nothing once the thread is no longer listed.
 func TestTaskFilesScan(t *testing.T) {
 	root := t.TempDir()
 	for _, d := range []string{"memory", "cpuacct/ctr/child"} {
@@ -27,14 +28,10 @@ func TestTaskFilesScan(t *testing.T) {
 	}
 	write("cpuacct/ctr/tasks", "abc\n2147483647\n")
 	write("cpuacct/ctr/child/tasks", self+"\n")
-	h, err := cgroupview.Detect(root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &cgroupview.Caller{Cgroup: cgroupview.NewCgroup(h, "/ctr")}
-	var tf taskFiles
-	defer tf.close()
-	ts := tf.scan(c)
+	p := newFixtureProvider(t, root, true)
+	c := &caller.Caller{Cgroup: cgroupview.NewCgroup(p.cfg.Cgroups.Hierarchy(), "/ctr")}
+	kept := p.cfg.FS.KeptFDs()
+	ts := p.scanTasks(c)
 	if _, ok := ts.waits[os.Getpid()]; !ok || len(ts.waits) != 1 {
 		t.Fatalf("waits %v, want this process only", ts.waits)
 	}
@@ -43,13 +40,16 @@ func TestTaskFilesScan(t *testing.T) {
 	if ts.running+ts.blocked > 1 {
 		t.Errorf("running %d, blocked %d for one thread", ts.running, ts.blocked)
 	}
-	fds := tf.fds[os.Getpid()]
-	tf.scan(c)
-	if tf.fds[os.Getpid()] != fds {
-		t.Errorf("descriptors not reused: %v then %v", fds, tf.fds[os.Getpid()])
+	after := p.cfg.FS.KeptFDs()
+	if after <= kept {
+		t.Errorf("the thread's stat and schedstat are not kept open: %d descriptors, %d before", after, kept)
+	}
+	p.scanTasks(c)
+	if again := p.cfg.FS.KeptFDs(); again != after {
+		t.Errorf("descriptors not reused: %d kept, then %d", after, again)
 	}
 	write("cpuacct/ctr/child/tasks", "")
-	if ts := tf.scan(c); len(ts.waits) != 0 || len(tf.fds) != 0 {
-		t.Errorf("after the thread left: waits %v, fds %v", ts.waits, tf.fds)
+	if ts := p.scanTasks(c); len(ts.waits) != 0 {
+		t.Errorf("after the thread left: waits %v", ts.waits)
 	}
 }

@@ -1,3 +1,5 @@
+// proc/diskstats and sys/block/DISK/stat: the container's own I/O per disk.
+
 package provider
 
 import (
@@ -12,10 +14,6 @@ import (
 	"github.com/cgprocfs/cgprocfs/fs"
 	"github.com/cgprocfs/cgprocfs/procfiles"
 )
-
-// sysRoot is where the block devices served as sys/block/<disk>/stat are
-// listed, once, when the tree is built.
-var sysRoot = "/sys"
 
 // diskView is a caller's view of the block devices: the host's diskstats
 // and, unless the caller sits in the root blkio (v2: root) cgroup, the
@@ -38,18 +36,14 @@ func (p *Provider) diskView(pid uint32) (*diskView, error) {
 	if v.hostRaw, err = p.hostFile("diskstats"); err != nil {
 		return nil, fmt.Errorf("host diskstats: %w", err)
 	}
-	ctrl := "blkio"
-	if c.Cgroup.Hierarchy().Mode == cgroupview.Unified {
-		ctrl = "io"
-	}
-	if c.Cgroup.IsRoot(ctrl) {
+	if c.Cgroup.IsRoot(cgroupview.IOResource) {
 		v.root = true
 		return v, nil
 	}
 	if v.host, err = procfiles.ParseDiskstats(v.hostRaw); err != nil {
 		return nil, fmt.Errorf("host diskstats: %w", err)
 	}
-	dir, err := c.Cgroup.Dir(ctrl)
+	dir, err := c.Cgroup.Dir(cgroupview.IOResource)
 	if errors.Is(err, cgroupview.ErrNoCgroup) {
 		// v1 blkio not mounted: nothing tells this container's I/O.
 		return v, nil
@@ -57,7 +51,7 @@ func (p *Provider) diskView(pid uint32) (*diskView, error) {
 	if err != nil {
 		return nil, err
 	}
-	io, err := cgroupview.ReadIO(c.Cgroup)
+	io, err := p.cfg.Cgroups.IO(c.Cgroup)
 	if err != nil {
 		return nil, fmt.Errorf("I/O of %s: %w", dir, err)
 	}
@@ -65,7 +59,7 @@ func (p *Provider) diskView(pid uint32) (*diskView, error) {
 	for dev, d := range io {
 		raw[dev] = procfiles.DiskCountersFrom(d)
 	}
-	v.counters = p.disks.update(c.Cgroup.Key(ctrl), dir, raw, v.host)
+	v.counters = p.disks.update(c.Cgroup.Key(cgroupview.IOResource), dir, raw, v.host)
 	return v, nil
 }
 
@@ -86,7 +80,7 @@ func (p *Provider) diskstats(ctx context.Context, pid uint32) ([]byte, error) {
 // when the tree is built: sysstat's iostat reads those rather than
 // /proc/diskstats whenever /sys is there. A disk added later has no file.
 func (p *Provider) blockStatFiles() []fs.File {
-	entries, err := os.ReadDir(filepath.Join(sysRoot, "block"))
+	entries, err := os.ReadDir(filepath.Join(p.cfg.SysRoot, "block"))
 	if err != nil {
 		p.log.Warn("not serving sys/block/*/stat", "err", err)
 		return nil
@@ -94,7 +88,7 @@ func (p *Provider) blockStatFiles() []fs.File {
 	var files []fs.File
 	for _, e := range entries {
 		name := e.Name()
-		b, err := os.ReadFile(filepath.Join(sysRoot, "block", name, "dev"))
+		b, err := os.ReadFile(filepath.Join(p.cfg.SysRoot, "block", name, "dev"))
 		if err != nil {
 			p.log.Warn("not serving sys/block stat", "disk", name, "err", err)
 			continue
@@ -122,7 +116,7 @@ func (p *Provider) blockStat(pid uint32, name string, dev cgroupview.Dev) ([]byt
 		return nil, err
 	}
 	if v.root {
-		return os.ReadFile(filepath.Join(sysRoot, "block", name, "stat"))
+		return p.sysFile("block/" + name + "/stat")
 	}
 	n := procfiles.NumDiskCounters
 	if len(v.host) > 0 {

@@ -17,14 +17,10 @@ import (
 // readers of one container on 2 cores) this halves the cgroup and host
 // files read per open.
 //
-// The key is the provider and the cgroup's memory Key, so that a result is
-// only shared within one cgroup, of one configuration.
-var memFlights = &flightGroup{gates: map[flightKey]*flightGate{}}
-
-type flightKey struct {
-	p   *Provider
-	key string
-}
+// The key is the cgroup's memory Key, and the group belongs to one
+// Provider, so that a result is only shared within one cgroup, of one
+// configuration.
+type flightKey = string
 
 type flightGroup struct {
 	mu    sync.Mutex // guards gates and every gate's fields

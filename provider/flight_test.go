@@ -19,7 +19,7 @@ func TestFlightsShareOnlyLaterReadings(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			key := flightKey{key: fmt.Sprint(i % 2)}
+			key := fmt.Sprint(i % 2)
 			for range 300 {
 				calls.Add(1)
 				arrived := clock.Add(1)
@@ -28,13 +28,13 @@ func TestFlightsShareOnlyLaterReadings(t *testing.T) {
 					started := clock.Add(1)
 					time.Sleep(20 * time.Microsecond)
 					// The key and the start travel in raw.
-					return memResult{raw: []byte(fmt.Sprintf("%s %d", key.key, started))}
+					return memResult{raw: []byte(fmt.Sprintf("%s %d", key, started))}
 				})
 				var k string
 				var started int64
 				fmt.Sscanf(string(r.raw), "%s %d", &k, &started)
-				if k != key.key {
-					errs <- fmt.Errorf("key %s got key %s's reading", key.key, k)
+				if k != key {
+					errs <- fmt.Errorf("key %s got key %s's reading", key, k)
 					return
 				}
 				if started <= arrived {
@@ -62,7 +62,7 @@ func TestFlightsLoneReaderReads(t *testing.T) {
 	g := &flightGroup{gates: map[flightKey]*flightGate{}}
 	n := 0
 	for range 3 {
-		g.do(flightKey{key: "x"}, func() memResult { n++; return memResult{} })
+		g.do("x", func() memResult { n++; return memResult{} })
 	}
 	if n != 3 {
 		t.Fatalf("%d readings for 3 sequential opens, want 3", n)

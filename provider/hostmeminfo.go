@@ -2,38 +2,28 @@ package provider
 
 import (
 	"path/filepath"
-	"sync"
 
-	"github.com/cgprocfs/cgprocfs/cgroupview"
 	"github.com/cgprocfs/cgprocfs/procfiles"
 )
 
-// lastMeminfo keeps the latest parse of each proc root's meminfo: its keys
-// and layout never change while the host runs, so later opens only read
-// the values (procfiles.ReparseMeminfo). The values are read afresh on
-// every open.
-var lastMeminfo sync.Map // proc root -> *procfiles.Meminfo
-
-var meminfoBufs = sync.Pool{New: func() any { b := make([]byte, 8192); return &b }}
-
-// hostMeminfo reads and parses the host's meminfo.
+// hostMeminfo reads and parses the host's meminfo. The latest parse is kept
+// on the Provider: the keys and layout never change while the host runs, so
+// later opens only read the values (procfiles.ReparseMeminfo). The values
+// are read afresh on every open.
 func (p *Provider) hostMeminfo() (*procfiles.Meminfo, error) {
-	buf := meminfoBufs.Get().(*[]byte)
-	defer meminfoBufs.Put(buf)
-	raw, err := cgroupview.ReadFileInto(filepath.Join(p.cfg.ProcRoot, "meminfo"), buf)
+	buf := p.cfg.FS.GetBuf()
+	defer p.cfg.FS.PutBuf(buf)
+	raw, err := p.cfg.FS.ReadFile(filepath.Join(p.cfg.ProcRoot, "meminfo"), buf)
 	if err != nil {
 		return nil, err
 	}
-	var prev *procfiles.Meminfo
-	if v, ok := lastMeminfo.Load(p.cfg.ProcRoot); ok {
-		prev = v.(*procfiles.Meminfo)
-	}
+	prev := p.meminfoLayout.Load()
 	m, err := procfiles.ReparseMeminfo(prev, raw)
 	if err != nil {
 		return nil, err
 	}
 	if !sameLayout(prev, m) {
-		lastMeminfo.Store(p.cfg.ProcRoot, m)
+		p.meminfoLayout.Store(m)
 	}
 	return m, nil
 }

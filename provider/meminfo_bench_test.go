@@ -9,7 +9,9 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/cgprocfs/cgprocfs/caller"
 	"github.com/cgprocfs/cgprocfs/cgroupview"
+	"github.com/cgprocfs/cgprocfs/kernelfs"
 )
 
 // BenchmarkMeminfoContent is the daemon's work for one open of
@@ -55,11 +57,15 @@ func BenchmarkMeminfoContent(b *testing.B) {
 	}
 	defer os.WriteFile(back, []byte(fmt.Sprint(tid)), 0)
 
-	r, err := cgroupview.NewResolver(h, "/proc")
+	kfs := kernelfs.New("/proc", kernelfs.Options{})
+	defer kfs.Close()
+	cgroups := cgroupview.NewReader(h, kfs)
+	r, err := caller.NewResolver(cgroups, kfs)
 	if err != nil {
 		b.Fatal(err)
 	}
-	p := New(Config{Hierarchy: h, Resolver: r, ProcRoot: "/proc"})
+	p := New(Config{Cgroups: cgroups, Resolver: r, FS: kfs, ProcRoot: "/proc"})
+	defer p.Close()
 	self := uint32(syscall.Gettid())
 	data, err := p.meminfo(context.Background(), self)
 	if err != nil {

@@ -1,34 +1,55 @@
 // Package provider joins the pieces for each served file: who is asking
-// (cgroupview.Resolver), what their cgroup says (cgroupview), what the host
-// says (procRoot), and the pure renderers of procfiles.
+// (caller), what their cgroup says (cgroupview), what the host says (kernel
+// files under ProcRoot and SysRoot), and the pure renderers of procfiles. It
+// keeps the per-container state that makes counters monotonic and the load
+// average. One file per served file: meminfo.go (meminfo and swaps),
+// cpuinfo.go, stat.go, cpulist.go, diskstats.go (diskstats and
+// sys/block/DISK/stat), loadavg.go, uptime.go; cpuview.go is the CPU view
+// they share.
 package provider
 
 import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/cgprocfs/cgprocfs/caller"
 	"github.com/cgprocfs/cgprocfs/cgroupview"
 	"github.com/cgprocfs/cgprocfs/fs"
+	"github.com/cgprocfs/cgprocfs/kernelfs"
 	"github.com/cgprocfs/cgprocfs/loadavg"
 	"github.com/cgprocfs/cgprocfs/procfiles"
 )
 
 // Config is what a Provider needs.
 type Config struct {
-	Hierarchy *cgroupview.Hierarchy
-	Resolver  *cgroupview.Resolver
-	// ProcRoot is where host data (meminfo, stat, ...) is read from.
-	ProcRoot string
-	Memory   procfiles.MemoryPolicy
-	Logger   *slog.Logger
+	// Cgroups reads what a cgroup says, v1 or v2.
+	Cgroups cgroupview.Reader
+	// Resolver tells who is asking.
+	Resolver Resolver
+	// FS reads kernel files; the provider does not close it.
+	FS *kernelfs.FS
+	// ProcRoot and SysRoot are where host data (meminfo, stat, the online
+	// CPUs, the disks) is read from: /proc and /sys unless a test serves
+	// fixture trees.
+	ProcRoot, SysRoot string
+	Memory            procfiles.MemoryPolicy
+	Logger            *slog.Logger
 	// CPUsFromQuota also limits the CPUs shown to the CFS quota rounded up.
 	CPUsFromQuota bool
-	// Load configures per-container /proc/loadavg (see load.go).
+	// Load configures per-container /proc/loadavg (see loadtracker.go).
 	Load LoadConfig
+}
+
+// Resolver maps a FUSE caller's thread id to its container; caller.Resolver
+// in the daemon, a fixed answer in tests.
+type Resolver interface {
+	Resolve(pid int) (*caller.Caller, error)
+	Forget()
 }
 
 // Provider builds the content of every file cgprocfs serves.
@@ -42,17 +63,45 @@ type Provider struct {
 	// load tracks containers' load averages; nil when off.
 	load     *loadavg.Tracker
 	nsLevels nsLevelCache
+	// memFlights shares simultaneous readings of one cgroup's memory.
+	memFlights flightGroup
+	// meminfoLayout is the latest parse of the host's meminfo, whose keys
+	// never change while the host runs (see hostmeminfo.go).
+	meminfoLayout atomic.Pointer[procfiles.Meminfo]
+
+	stop context.CancelFunc
+	wg   sync.WaitGroup
 }
 
-// New makes a Provider.
+// New makes a Provider and starts its background work (the load sampler,
+// dropping state of containers that are gone); Close stops it.
 func New(cfg Config) *Provider {
 	log := cfg.Logger
 	if log == nil {
 		log = slog.Default()
 	}
-	p := &Provider{cfg: cfg, log: log}
+	if cfg.ProcRoot == "" {
+		cfg.ProcRoot = "/proc"
+	}
+	if cfg.SysRoot == "" {
+		cfg.SysRoot = "/sys"
+	}
+	p := &Provider{cfg: cfg, log: log, memFlights: flightGroup{gates: map[flightKey]*flightGate{}}}
 	p.load = p.newLoadTracker()
+	ctx, stop := context.WithCancel(context.Background())
+	p.stop = stop
+	if p.load != nil {
+		p.wg.Go(func() { p.load.Run(ctx) })
+	}
+	p.wg.Go(func() { p.forgetLoop(ctx) })
 	return p
+}
+
+// Close stops the background work and waits for it.
+func (p *Provider) Close() error {
+	p.stop()
+	p.wg.Wait()
+	return nil
 }
 
 // Files is the tree cgprocfs mounts.
@@ -73,12 +122,8 @@ func (p *Provider) Files() []fs.File {
 	return append(files, p.blockStatFiles()...)
 }
 
-// Run does the background work (dropping state of containers that are gone)
-// until ctx ends.
-func (p *Provider) Run(ctx context.Context) {
-	if p.load != nil {
-		go p.load.Run(ctx)
-	}
+// forgetLoop drops, every minute, the state of containers that are gone.
+func (p *Provider) forgetLoop(ctx context.Context) {
 	t := time.NewTicker(time.Minute)
 	defer t.Stop()
 	for {
@@ -93,7 +138,7 @@ func (p *Provider) Run(ctx context.Context) {
 	}
 }
 
-func (p *Provider) caller(pid uint32) (*cgroupview.Caller, error) {
+func (p *Provider) caller(pid uint32) (*caller.Caller, error) {
 	c, err := p.cfg.Resolver.Resolve(int(pid))
 	if err != nil {
 		return nil, fmt.Errorf("resolving caller %d: %w", pid, err)
@@ -101,6 +146,22 @@ func (p *Provider) caller(pid uint32) (*cgroupview.Caller, error) {
 	return c, nil
 }
 
+// hostFile reads a host /proc file into a new slice.
 func (p *Provider) hostFile(name string) ([]byte, error) {
-	return os.ReadFile(filepath.Join(p.cfg.ProcRoot, name))
+	return p.readFile(filepath.Join(p.cfg.ProcRoot, name))
+}
+
+// sysFile reads a host /sys file into a new slice.
+func (p *Provider) sysFile(rel string) ([]byte, error) {
+	return p.readFile(filepath.Join(p.cfg.SysRoot, rel))
+}
+
+func (p *Provider) readFile(path string) ([]byte, error) {
+	buf := p.cfg.FS.GetBuf()
+	defer p.cfg.FS.PutBuf(buf)
+	data, err := p.cfg.FS.ReadFile(path, buf)
+	if err != nil {
+		return nil, err
+	}
+	return append([]byte(nil), data...), nil
 }

@@ -1,20 +1,17 @@
+// The CPU view that proc/cpuinfo, proc/stat, the CPU lists and proc/uptime
+// share: which CPUs a container sees and how much CPU time it had.
+
 package provider
 
 import (
-	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/cgprocfs/cgprocfs/caller"
 	"github.com/cgprocfs/cgprocfs/cgroupview"
 	"github.com/cgprocfs/cgprocfs/procfiles"
 )
-
-// sysCPUDir is the host's /sys/devices/system/cpu, where the host's online
-// CPUs are read from.
-var sysCPUDir = "/sys/devices/system/cpu"
 
 // userHZ is the kernel's USER_HZ, the unit of /proc/stat and of process
 // start times: 100 on every architecture Linux runs on today.
@@ -24,17 +21,17 @@ const tick = 1e9 / userHZ // nanoseconds per USER_HZ tick
 
 // hostCPU tells whether the caller sees the host's CPU files: it sits in
 // the root cgroup of every CPU controller, as the host itself does.
-func hostCPU(c *cgroupview.Caller) bool {
+func hostCPU(c *caller.Caller) bool {
 	g := c.Cgroup
-	return g.IsRoot("cpuset") && g.IsRoot("cpu") && g.IsRoot("cpuacct")
+	return g.IsRoot(cgroupview.CPUSetResource) && g.IsRoot(cgroupview.CPUQuotaResource) && g.IsRoot(cgroupview.CPUTimeResource)
 }
 
 // visibleCPUs are the host CPUs the caller's files show, sorted; the file
 // shows them as CPUs 0, 1, ... The host's online CPUs, narrowed to the
 // effective cpuset (walking up while empty), then, with CPUsFromQuota, to
 // the lowest-numbered CPUs of that set as many as the quota rounded up.
-func (p *Provider) visibleCPUs(c *cgroupview.Caller) ([]int, error) {
-	data, err := os.ReadFile(filepath.Join(sysCPUDir, "online"))
+func (p *Provider) visibleCPUs(c *caller.Caller) ([]int, error) {
+	data, err := p.sysFile("devices/system/cpu/online")
 	if err != nil {
 		return nil, fmt.Errorf("host online CPUs: %w", err)
 	}
@@ -43,9 +40,9 @@ func (p *Provider) visibleCPUs(c *cgroupview.Caller) ([]int, error) {
 		return nil, fmt.Errorf("host online CPUs: %w", err)
 	}
 	cpus := online
-	set, err := cgroupview.ReadCPUSet(c.Cgroup)
+	set, err := p.cfg.Cgroups.CPUSet(c.Cgroup)
 	if err != nil {
-		return nil, fmt.Errorf("cpuset of %s: %w", c.Cgroup.Path("cpuset"), err)
+		return nil, fmt.Errorf("cpuset of %s: %w", c.Cgroup.Path(cgroupview.CPUSetResource), err)
 	}
 	if set != nil {
 		// A cpuset naming only offline CPUs leaves its tasks on the
@@ -55,9 +52,9 @@ func (p *Provider) visibleCPUs(c *cgroupview.Caller) ([]int, error) {
 		}
 	}
 	if p.cfg.CPUsFromQuota {
-		n, err := cgroupview.CPUQuota(c.Cgroup)
+		n, err := p.cfg.Cgroups.CPUQuota(c.Cgroup)
 		if err != nil {
-			return nil, fmt.Errorf("cpu quota of %s: %w", c.Cgroup.Path("cpu"), err)
+			return nil, fmt.Errorf("cpu quota of %s: %w", c.Cgroup.Path(cgroupview.CPUQuotaResource), err)
 		}
 		if n > 0 && n < len(cpus) {
 			cpus = cpus[:n]
@@ -83,8 +80,8 @@ type CPUTimes struct {
 
 // ContainerCPUTimes returns the CPU time of the caller's container as its
 // /proc/stat shows it, advancing the same per-container counters; for
-// /proc/uptime (issue 5) and anything else that must agree with /proc/stat.
-func (p *Provider) ContainerCPUTimes(c *cgroupview.Caller) (CPUTimes, error) {
+// /proc/uptime and anything else that must agree with /proc/stat.
+func (p *Provider) ContainerCPUTimes(c *caller.Caller) (CPUTimes, error) {
 	if hostCPU(c) {
 		return CPUTimes{Host: true}, nil
 	}
@@ -101,10 +98,10 @@ func (p *Provider) ContainerCPUTimes(c *cgroupview.Caller) (CPUTimes, error) {
 
 // cpuLines reads the caller's CPU usage and its threads and folds them into
 // its accumulator.
-func (p *Provider) cpuLines(c *cgroupview.Caller, cpus []int) ([]cpuTimes, cpuTimes, taskScan, error) {
-	u, err := cgroupview.ReadCPUUsage(c.Cgroup)
+func (p *Provider) cpuLines(c *caller.Caller, cpus []int) ([]cpuTimes, cpuTimes, taskScan, error) {
+	u, err := p.cfg.Cgroups.CPUUsage(c.Cgroup)
 	if err != nil {
-		return nil, cpuTimes{}, taskScan{}, fmt.Errorf("cpu usage of %s: %w", c.Cgroup.Path("cpuacct"), err)
+		return nil, cpuTimes{}, taskScan{}, fmt.Errorf("cpu usage of %s: %w", c.Cgroup.Path(cgroupview.CPUTimeResource), err)
 	}
 	now, err := bootNanos()
 	if err != nil {
@@ -117,15 +114,15 @@ func (p *Provider) cpuLines(c *cgroupview.Caller, cpus []int) ([]cpuTimes, cpuTi
 	if !c.HostNS {
 		start = min(now, int64(c.InitStart)*tick)
 	}
-	key := c.Cgroup.Key("cpuacct") + "\x00" + c.Cgroup.Key("cpu") + "\x00" + c.Cgroup.Key("cpuset")
-	dir, err := c.Cgroup.Dir("cpuacct")
+	key := c.Cgroup.Key(cgroupview.CPUTimeResource) + "\x00" + c.Cgroup.Key(cgroupview.CPUQuotaResource) + "\x00" + c.Cgroup.Key(cgroupview.CPUSetResource)
+	dir, err := c.Cgroup.Dir(cgroupview.CPUTimeResource)
 	if err != nil {
 		return nil, cpuTimes{}, taskScan{}, err
 	}
 	a, _ := p.cpu.get(key, dir)
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	tasks := a.tasks.scan(c)
+	tasks := p.scanTasks(c)
 	lines, total := a.update(now, start, cpus, u, tasks.waits)
 	return lines, total, tasks, nil
 }
@@ -138,73 +135,6 @@ func bootNanos() (int64, error) {
 	return ts.Nano(), nil
 }
 
-func (p *Provider) cpuinfo(ctx context.Context, pid uint32) ([]byte, error) {
-	c, err := p.caller(pid)
-	if err != nil {
-		return nil, err
-	}
-	raw, err := p.hostFile("cpuinfo")
-	if err != nil || hostCPU(c) {
-		return raw, err
-	}
-	cpus, err := p.visibleCPUs(c)
-	if err != nil {
-		return nil, err
-	}
-	host, err := procfiles.ParseCPUInfo(raw)
-	if err != nil {
-		return nil, fmt.Errorf("host cpuinfo: %w", err)
-	}
-	return procfiles.RenderCPUInfo(host, cpus), nil
-}
-
-func (p *Provider) stat(ctx context.Context, pid uint32) ([]byte, error) {
-	c, err := p.caller(pid)
-	if err != nil {
-		return nil, err
-	}
-	raw, err := p.hostFile("stat")
-	if err != nil || hostCPU(c) {
-		return raw, err
-	}
-	host, err := procfiles.ParseStat(raw)
-	if err != nil {
-		return nil, fmt.Errorf("host stat: %w", err)
-	}
-	cpus, err := p.visibleCPUs(c)
-	if err != nil {
-		return nil, err
-	}
-	lines, total, tasks, err := p.cpuLines(c, cpus)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]procfiles.CPUStat, len(lines))
-	for i, l := range lines {
-		out[i] = toTicks(l)
-	}
-	return procfiles.RenderStat(host, toTicks(total), out, tasks.running, tasks.blocked), nil
-}
-
 func toTicks(t cpuTimes) procfiles.CPUStat {
 	return procfiles.CPUStat{User: t.User / tick, System: t.System / tick, Steal: t.Steal / tick, Idle: t.Idle / tick}
-}
-
-// cpuList serves /sys/devices/system/cpu/{online,present,possible}: the
-// visible CPUs, numbered from 0.
-func (p *Provider) cpuList(name string) func(context.Context, uint32) ([]byte, error) {
-	return func(ctx context.Context, pid uint32) ([]byte, error) {
-		c, err := p.caller(pid)
-		if err != nil {
-			return nil, err
-		}
-		if hostCPU(c) {
-			return os.ReadFile(filepath.Join(sysCPUDir, name))
-		}
-		cpus, err := p.visibleCPUs(c)
-		if err != nil {
-			return nil, err
-		}
-		return procfiles.RenderCPURange(len(cpus)), nil
-	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/cgprocfs/cgprocfs/caller"
 
 	"github.com/cgprocfs/cgprocfs/cgroupview"
 	"github.com/cgprocfs/cgprocfs/procfiles"
@@ -16,7 +17,7 @@ func (p *Provider) containerMemory(pid uint32) (*procfiles.ContainerMemory, *pro
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	if c.Cgroup.IsRoot("memory") {
+	if c.Cgroup.IsRoot(cgroupview.MemoryResource) {
 		raw, err := p.hostFile("meminfo")
 		if err != nil {
 			return nil, nil, nil, fmt.Errorf("host meminfo: %w", err)
@@ -25,19 +26,19 @@ func (p *Provider) containerMemory(pid uint32) (*procfiles.ContainerMemory, *pro
 	}
 	// Readers of one cgroup opening at once share a reading that starts
 	// after they arrived (flight.go).
-	r := memFlights.do(flightKey{p, c.Cgroup.Key("memory")}, func() memResult {
+	r := p.memFlights.do(c.Cgroup.Key(cgroupview.MemoryResource), func() memResult {
 		return p.readContainerMemory(c)
 	})
 	return r.cm, r.host, r.raw, r.err
 }
 
 // readContainerMemory reads the host's and the cgroup's memory files.
-func (p *Provider) readContainerMemory(c *cgroupview.Caller) memResult {
+func (p *Provider) readContainerMemory(c *caller.Caller) memResult {
 	host, err := p.hostMeminfo()
 	if err != nil {
 		return memResult{err: fmt.Errorf("host meminfo: %w", err)}
 	}
-	mem, err := cgroupview.ReadMemory(c.Cgroup)
+	mem, err := p.cfg.Cgroups.Memory(c.Cgroup)
 	if errors.Is(err, cgroupview.ErrNoMemoryController) {
 		// v2 without the memory controller below the root: the root is
 		// charged, as for a caller in the root cgroup.
@@ -48,7 +49,7 @@ func (p *Provider) readContainerMemory(c *cgroupview.Caller) memResult {
 		return memResult{raw: raw}
 	}
 	if err != nil {
-		return memResult{err: fmt.Errorf("memory of %s: %w", c.Cgroup.Path("memory"), err)}
+		return memResult{err: fmt.Errorf("memory of %s: %w", c.Cgroup.Path(cgroupview.MemoryResource), err)}
 	}
 	cm := procfiles.ComputeMemory(host, mem, p.cfg.Memory)
 	return memResult{cm: &cm, host: host}

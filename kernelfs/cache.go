@@ -1,0 +1,372 @@
+package kernelfs
+
+import (
+	"errors"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// The descriptor cache. Opening a kernel file costs about ten times reading
+// it (path walk, kernfs or procfs open, fd set-up and teardown), so the
+// descriptors of the files read are kept per directory and re-read from
+// offset 0 with pread, which makes kernfs and procfs generate the content
+// afresh: nothing is cached but the descriptor.
+//
+// An entry is a directory with two kinds of key and one way to stay right:
+//   - a cgroup (or other) directory, keyed by path. A descriptor stays bound
+//     to the cgroup it was opened in; a cgroup renamed away, or removed and
+//     made again at the same path, would leave descriptors of the wrong
+//     cgroup behind, so every use first checks the directory's inode by path
+//     (kernfs numbers are not reused). Mount roots, which cannot be renamed
+//     or removed, are not checked.
+//   - a process, keyed by pid: /proc/<pid> descriptors read their own
+//     process or fail with ESRCH once it is gone, even after pid reuse, so
+//     no check is needed before use.
+//
+// A read that fails through a kept descriptor (ENODEV for a removed cgroup,
+// ESRCH for an exited process) drops the entry and reads by path. The sweep
+// drops entries whose directory is gone or replaced, and entries unused for
+// a while, every few seconds. The kept descriptors are bounded by a budget;
+// past it the least recently used entries go, and an open that fails with
+// EMFILE or ENFILE evicts and retries instead of failing the read.
+//
+// Only directories on cgroupfs, cgroup2 and procfs are cached: there, files
+// cannot be replaced by rename. Fixture trees on other filesystems are read
+// the plain way.
+
+const (
+	cgroupSuperMagic  = 0x27e0eb
+	cgroup2SuperMagic = 0x63677270
+	procSuperMagic    = 0x9fa0
+	// maxFilesPerDir bounds the files of one directory with kept
+	// descriptors; the few files read per directory stay below it.
+	maxFilesPerDir = 16
+	// maxFDsPerFile is how many readers of one file can each have their
+	// own descriptor: readers sharing one would queue on its seq_file lock.
+	maxFDsPerFile = 4
+)
+
+type entryKey struct {
+	dir string // a directory's path; "" for a process
+	pid int    // a process's pid; 0 for a directory
+}
+
+// entry is a directory's kept descriptors.
+type entry struct {
+	key  entryKey
+	path string
+	ino  uint64
+	// cacheable is false off cgroupfs and procfs: every read opens.
+	cacheable bool
+	// checkIno is set for directories that may be renamed or removed and
+	// made again: not mount roots, not processes.
+	checkIno bool
+	// Guarded by cache.mu: the last use in unix nanoseconds, the readers
+	// holding the entry, and dead once out of the map (its descriptors
+	// close when the last reader releases it).
+	used int64
+	refs int
+	dead bool
+
+	fdMu sync.Mutex
+	fds  map[string][]int // file name -> free descriptors
+}
+
+type cache struct {
+	procCacheable bool
+	procRoot      string
+	budget        int64
+	kept          atomic.Int64
+
+	mu      sync.Mutex
+	entries map[entryKey]*entry
+}
+
+func newCache(procRoot string, budget int) *cache {
+	c := &cache{procRoot: procRoot, budget: int64(budget), entries: map[entryKey]*entry{}}
+	var st syscall.Statfs_t
+	if syscall.Statfs(procRoot, &st) == nil && st.Type == procSuperMagic {
+		c.procCacheable = true
+	}
+	return c
+}
+
+// pidEntry returns the held entry of /proc/<pid>.
+func (c *cache) pidEntry(pid int) (*entry, error) {
+	key := entryKey{pid: pid}
+	now := time.Now().UnixNano()
+	c.mu.Lock()
+	if e := c.entries[key]; e != nil {
+		e.refs++
+		e.used = now
+		c.mu.Unlock()
+		return e, nil
+	}
+	c.mu.Unlock()
+	e := &entry{key: key, path: c.procRoot + "/" + strconv.Itoa(pid), cacheable: c.procCacheable, used: now, refs: 1}
+	return c.insert(e), nil
+}
+
+// dirEntry returns the held entry of directory path, checked against the
+// directory's current inode.
+func (c *cache) dirEntry(path string) (*entry, error) {
+	key := entryKey{dir: path}
+	now := time.Now().UnixNano()
+	c.mu.Lock()
+	if e := c.entries[key]; e != nil && !e.checkIno {
+		e.refs++
+		e.used = now
+		c.mu.Unlock()
+		return e, nil
+	}
+	c.mu.Unlock()
+	var st syscall.Stat_t
+	if err := syscall.Stat(path, &st); err != nil {
+		return nil, &os.PathError{Op: "stat", Path: path, Err: err}
+	}
+	c.mu.Lock()
+	if e := c.entries[key]; e != nil {
+		if e.ino == st.Ino {
+			e.refs++
+			e.used = now
+			c.mu.Unlock()
+			return e, nil
+		}
+		c.dropLocked(e)
+	}
+	c.mu.Unlock()
+
+	e := &entry{key: key, path: path, ino: st.Ino, used: now, refs: 1}
+	var fs syscall.Statfs_t
+	if err := syscall.Statfs(path, &fs); err == nil {
+		switch fs.Type {
+		case cgroupSuperMagic, cgroup2SuperMagic, procSuperMagic:
+			e.cacheable = true
+		}
+	}
+	if e.cacheable {
+		var parent syscall.Stat_t
+		e.checkIno = !(syscall.Stat(path+"/..", &parent) == nil && parent.Dev != st.Dev)
+	}
+	return c.insert(e), nil
+}
+
+// insert adds a new held entry, or returns the current one another reader
+// added meanwhile. Uncacheable entries stay out of the map.
+func (c *cache) insert(e *entry) *entry {
+	if !e.cacheable {
+		e.dead = true
+		return e
+	}
+	e.fds = map[string][]int{}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if old := c.entries[e.key]; old != nil {
+		if old.ino == e.ino {
+			old.refs++
+			old.used = e.used
+			return old
+		}
+		c.dropLocked(old)
+	}
+	c.entries[e.key] = e
+	return e
+}
+
+// release ends a use begun by pidEntry or dirEntry.
+func (c *cache) release(e *entry) {
+	c.mu.Lock()
+	e.refs--
+	if e.refs == 0 && e.dead {
+		c.closeFds(e)
+	}
+	c.mu.Unlock()
+}
+
+// dropLocked takes e out of the map; its descriptors close once unused.
+func (c *cache) dropLocked(e *entry) {
+	if c.entries[e.key] == e {
+		delete(c.entries, e.key)
+	}
+	e.dead = true
+	if e.refs == 0 {
+		c.closeFds(e)
+	}
+}
+
+func (c *cache) closeFds(e *entry) {
+	e.fdMu.Lock()
+	defer e.fdMu.Unlock()
+	for name, fds := range e.fds {
+		for _, fd := range fds {
+			syscall.Close(fd)
+		}
+		c.kept.Add(-int64(len(fds)))
+		delete(e.fds, name)
+	}
+}
+
+// evictLocked drops n entries, least recently used first.
+func (c *cache) evictLocked(n int) {
+	if n <= 0 {
+		return
+	}
+	// One pass finds the n oldest: a bounded max-heap would be faster,
+	// but eviction is rare and the map is at most a few thousand.
+	victims := make([]*entry, 0, n)
+	for _, e := range c.entries {
+		if len(victims) < n {
+			victims = append(victims, e)
+			continue
+		}
+		newest := 0
+		for i, v := range victims {
+			if v.used > victims[newest].used {
+				newest = i
+			}
+		}
+		if e.used < victims[newest].used {
+			victims[newest] = e
+		}
+	}
+	for _, e := range victims {
+		c.dropLocked(e)
+	}
+}
+
+func (c *cache) dropAll() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, e := range c.entries {
+		c.dropLocked(e)
+	}
+}
+
+// read reads file name of e's directory into buf and returns the content
+// (see preadAll for oneRecord).
+// A missing file gives an error that matches os.ErrNotExist.
+func (c *cache) read(e *entry, name string, buf *[]byte, oneRecord bool) ([]byte, error) {
+	p := e.path + "/" + name
+	if !e.cacheable {
+		return readPath(p, buf)
+	}
+	fd := -1
+	e.fdMu.Lock()
+	if free := e.fds[name]; len(free) > 0 {
+		fd = free[len(free)-1]
+		e.fds[name] = free[:len(free)-1]
+		c.kept.Add(-1)
+	}
+	e.fdMu.Unlock()
+	if fd >= 0 {
+		data, err := preadAll(fd, buf, oneRecord)
+		if err == nil {
+			c.put(e, name, fd)
+			return data, nil
+		}
+		// The file went away (cgroup removed, controller disabled,
+		// process exited): drop the entry and look the path up again.
+		syscall.Close(fd)
+		c.mu.Lock()
+		c.dropLocked(e)
+		c.mu.Unlock()
+		return readPath(p, buf)
+	}
+	fd, err := c.open(p)
+	if err != nil {
+		return nil, err
+	}
+	data, err := preadAll(fd, buf, oneRecord)
+	if err != nil {
+		syscall.Close(fd)
+		return nil, &os.PathError{Op: "read", Path: p, Err: err}
+	}
+	c.put(e, name, fd)
+	return data, nil
+}
+
+// open opens p; when the process is out of descriptors it lets a quarter of
+// the cache go and tries once more.
+func (c *cache) open(p string) (int, error) {
+	fd, err := syscall.Open(p, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+	if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
+		c.mu.Lock()
+		c.evictLocked(len(c.entries)/4 + 1)
+		c.mu.Unlock()
+		fd, err = syscall.Open(p, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+	}
+	if err != nil {
+		return -1, &os.PathError{Op: "open", Path: p, Err: err}
+	}
+	return fd, nil
+}
+
+// put keeps a descriptor for the next reader of the file, or closes it when
+// the file, the directory or the budget is full. The caller holds e.
+func (c *cache) put(e *entry, name string, fd int) {
+	if c.kept.Load() >= c.budget {
+		c.mu.Lock()
+		c.evictLocked(len(c.entries)/8 + 1)
+		c.mu.Unlock()
+	}
+	c.mu.Lock()
+	dead := e.dead
+	c.mu.Unlock()
+	e.fdMu.Lock()
+	free, ok := e.fds[name]
+	if dead || len(free) >= maxFDsPerFile || !ok && len(e.fds) >= maxFilesPerDir || c.kept.Load() >= c.budget {
+		e.fdMu.Unlock()
+		syscall.Close(fd)
+		return
+	}
+	e.fds[name] = append(free, fd)
+	c.kept.Add(1)
+	e.fdMu.Unlock()
+}
+
+// sweep drops entries unused for idle, directories that are gone or were
+// replaced, and processes that exited.
+func (c *cache) sweep(idle time.Duration) {
+	cutoff := time.Now().Add(-idle).UnixNano()
+	type check struct {
+		e    *entry
+		path string
+		ino  uint64
+		pid  bool
+	}
+	var checks []check
+	c.mu.Lock()
+	for _, e := range c.entries {
+		if e.used < cutoff {
+			c.dropLocked(e)
+			continue
+		}
+		if e.key.pid != 0 || e.checkIno {
+			checks = append(checks, check{e, e.path, e.ino, e.key.pid != 0})
+		}
+	}
+	c.mu.Unlock()
+	// Stat outside the lock: readers go on meanwhile. A process's
+	// directory disappears when it exits; a reused pid is caught by ESRCH
+	// at its next read.
+	var gone []*entry
+	for _, ch := range checks {
+		var st syscall.Stat_t
+		err := syscall.Stat(ch.path, &st)
+		if err != nil || !ch.pid && st.Ino != ch.ino {
+			gone = append(gone, ch.e)
+		}
+	}
+	if len(gone) == 0 {
+		return
+	}
+	c.mu.Lock()
+	for _, e := range gone {
+		c.dropLocked(e)
+	}
+	c.mu.Unlock()
+}

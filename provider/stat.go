@@ -1,0 +1,40 @@
+// proc/stat: the container's CPU time per visible CPU, its quota's
+// throttling as steal, its own running and blocked threads.
+
+package provider
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/cgprocfs/cgprocfs/procfiles"
+)
+
+// stat serves proc/stat.
+func (p *Provider) stat(ctx context.Context, pid uint32) ([]byte, error) {
+	c, err := p.caller(pid)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := p.hostFile("stat")
+	if err != nil || hostCPU(c) {
+		return raw, err
+	}
+	host, err := procfiles.ParseStat(raw)
+	if err != nil {
+		return nil, fmt.Errorf("host stat: %w", err)
+	}
+	cpus, err := p.visibleCPUs(c)
+	if err != nil {
+		return nil, err
+	}
+	lines, total, tasks, err := p.cpuLines(c, cpus)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]procfiles.CPUStat, len(lines))
+	for i, l := range lines {
+		out[i] = toTicks(l)
+	}
+	return procfiles.RenderStat(host, toTicks(total), out, tasks.running, tasks.blocked), nil
+}
