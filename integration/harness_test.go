@@ -138,10 +138,29 @@ func startDaemon(t *testing.T, args ...string) *daemon {
 
 // startDaemonAt is startDaemon on a given mount point.
 func startDaemonAt(t *testing.T, mp string, args ...string) *daemon {
+	return startDaemonCmd(t, mp, nil, args...)
+}
+
+// startDaemonWrapped is startDaemon with the daemon's command line run by
+// wrapper (a shell that sets limits, say, then execs it).
+func startDaemonWrapped(t *testing.T, wrapper []string, args ...string) *daemon {
+	t.Helper()
+	needRoot(t)
+	dir := t.TempDir()
+	for _, p := range []string{dir, filepath.Dir(dir)} {
+		if err := os.Chmod(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return startDaemonCmd(t, filepath.Join(dir, "mnt"), wrapper, args...)
+}
+
+func startDaemonCmd(t *testing.T, mp string, wrapper []string, args ...string) *daemon {
 	t.Helper()
 	needRoot(t)
 	d := &daemon{Mountpoint: mp, log: &bytes.Buffer{}, exited: make(chan struct{})}
-	d.cmd = exec.Command(binary, append(append([]string{"mount"}, args...), mp)...)
+	argv := append(append(append(wrapper[:len(wrapper):len(wrapper)], binary, "mount"), args...), mp)
+	d.cmd = exec.Command(argv[0], argv[1:]...)
 	d.cmd.Stderr = &syncWriter{w: d.log}
 	d.cmd.Stdout = d.cmd.Stderr
 	if err := d.cmd.Start(); err != nil {
