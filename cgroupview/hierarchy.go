@@ -1,6 +1,3 @@
-// Package cgroupview answers two questions for every read: which cgroup is
-// asking (the caller's container, see Resolver) and what that cgroup's v1 or
-// v2 files say (see Hierarchy and the Read* functions).
 package cgroupview
 
 import (

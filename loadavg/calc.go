@@ -1,9 +1,3 @@
-// Package loadavg computes per-cgroup load averages the way the kernel
-// computes the host's: every 5 s it counts the cgroup's runnable (R) and
-// uninterruptible (D) threads and folds the count into three fixed-point
-// exponentially decaying averages. calc.go is the kernel's arithmetic
-// (kernel/sched/loadavg.c), tracker.go the sampler, and cgroupstats.go and
-// threads.go the two ways of counting.
 package loadavg
 
 import (

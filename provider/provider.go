@@ -1,11 +1,3 @@
-// Package provider joins the pieces for each served file: who is asking
-// (caller), what their cgroup says (cgroupview), what the host says (kernel
-// files under ProcRoot and SysRoot), and the pure renderers of procfiles. It
-// keeps the per-container state that makes counters monotonic and the load
-// average. One file per served file: meminfo.go (meminfo and swaps),
-// cpuinfo.go, stat.go, cpulist.go, diskstats.go (diskstats and
-// sys/block/DISK/stat), loadavg.go, uptime.go; cpuview.go is the CPU view
-// they share.
 package provider
 
 import (

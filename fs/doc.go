@@ -1,0 +1,6 @@
+// Package fs is the read-only FUSE tree cgprocfs serves. It knows nothing of
+// cgroups: each file has a Content function that builds the file's bytes for
+// the calling process, once per open. The snapshot is what every later read
+// of that open is served from, and it is served with direct I/O so that the
+// kernel's page cache never hands one container's bytes to another.
+package fs
