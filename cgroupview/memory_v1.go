@@ -7,16 +7,11 @@ import (
 )
 
 func (r v1Reader) Memory(c *Cgroup) (Memory, error) {
-	dirs, err := c.ancestors("memory")
+	ds, buf, done, err := r.holdAncestors(c, "memory")
 	if err != nil {
 		return Memory{}, err
 	}
-	// Every file is read through one opening of each directory, into one
-	// pooled buffer.
-	ds := r.openDirs(dirs)
-	defer ds.release()
-	buf := r.fs.GetBuf()
-	defer r.fs.PutBuf(buf)
+	defer done()
 	var m Memory
 	if m.Limit, err = ds.minLimit("memory.limit_in_bytes", buf); err != nil {
 		return m, fmt.Errorf("memory limit: %w", err)
@@ -29,7 +24,7 @@ func (r v1Reader) Memory(c *Cgroup) (Memory, error) {
 		return m, fmt.Errorf("memory stat: %w", err)
 	}
 	if m.Stat, err = ParseMemoryStatV1(data); err != nil {
-		return m, fmt.Errorf("%s/memory.stat: %w", dirs[0], err)
+		return m, fmt.Errorf("%s/memory.stat: %w", ds.Paths[0], err)
 	}
 
 	// memsw counts memory plus swap; without swap accounting its files

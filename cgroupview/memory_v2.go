@@ -7,16 +7,11 @@ import (
 )
 
 func (r v2Reader) Memory(c *Cgroup) (Memory, error) {
-	dirs, err := c.ancestors("memory")
+	ds, buf, done, err := r.holdAncestors(c, "memory")
 	if err != nil {
 		return Memory{}, err
 	}
-	// Every file is read through one opening of each directory, into one
-	// pooled buffer.
-	ds := r.openDirs(dirs)
-	defer ds.release()
-	buf := r.fs.GetBuf()
-	defer r.fs.PutBuf(buf)
+	defer done()
 	var m Memory
 	// The root has no memory.max; a missing file is no limit.
 	if m.Limit, err = ds.minLimit("memory.max", buf); err != nil {
@@ -25,7 +20,7 @@ func (r v2Reader) Memory(c *Cgroup) (Memory, error) {
 	if m.Usage, err = ds.readUint(0, "memory.current", buf); err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			// No memory controller here: see readMemoryV2Nearest.
-			return r.memoryNearest(c, dirs)
+			return r.memoryNearest(c, ds.Paths)
 		}
 		return m, fmt.Errorf("memory usage: %w", err)
 	}
@@ -34,7 +29,7 @@ func (r v2Reader) Memory(c *Cgroup) (Memory, error) {
 		return m, fmt.Errorf("memory stat: %w", err)
 	}
 	if m.Stat, err = ParseMemoryStatV2(data); err != nil {
-		return m, fmt.Errorf("%s/memory.stat: %w", dirs[0], err)
+		return m, fmt.Errorf("%s/memory.stat: %w", ds.Paths[0], err)
 	}
 
 	m.SwapUsage, err = ds.readUint(0, "memory.swap.current", buf)

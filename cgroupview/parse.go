@@ -133,6 +133,19 @@ type dirSet struct{ kernelfs.DirSet }
 
 func (r files) openDirs(dirs []string) dirSet { return dirSet{r.fs.OpenDirs(dirs)} }
 
+// holdAncestors holds the directories of c and its ancestors for
+// controller, and lends a buffer, until done is called: every file of a
+// reading goes through one opening of each directory, into one buffer.
+func (r files) holdAncestors(c *Cgroup, controller string) (ds dirSet, buf *[]byte, done func(), err error) {
+	dirs, err := c.ancestors(controller)
+	if err != nil {
+		return dirSet{}, nil, nil, err
+	}
+	ds = r.openDirs(dirs)
+	buf = r.fs.GetBuf()
+	return ds, buf, func() { r.fs.PutBuf(buf); ds.release() }, nil
+}
+
 func (ds dirSet) release() { ds.Release() }
 
 func (ds dirSet) read(i int, name string, buf *[]byte) ([]byte, error) {
@@ -141,27 +154,25 @@ func (ds dirSet) read(i int, name string, buf *[]byte) ([]byte, error) {
 
 // readLimit reads a limit file; a missing file means no limit there.
 func (ds dirSet) readLimit(i int, name string, buf *[]byte) (uint64, error) {
-	data, err := ds.read(i, name, buf)
+	v, err := ds.readValue(i, name, buf, ParseLimit)
 	if errors.Is(err, os.ErrNotExist) {
 		return NoLimit, nil
 	}
-	if err != nil {
-		return 0, err
-	}
-	v, err := ParseLimit(data)
-	if err != nil {
-		return 0, fmt.Errorf("%s/%s: %w", ds.Paths[i], name, err)
-	}
-	return v, nil
+	return v, err
 }
 
 // readUint reads a counter file.
 func (ds dirSet) readUint(i int, name string, buf *[]byte) (uint64, error) {
+	return ds.readValue(i, name, buf, ParseUint)
+}
+
+// readValue reads a one-value file of the i-th directory and parses it.
+func (ds dirSet) readValue(i int, name string, buf *[]byte, parse func([]byte) (uint64, error)) (uint64, error) {
 	data, err := ds.read(i, name, buf)
 	if err != nil {
 		return 0, err
 	}
-	v, err := ParseUint(data)
+	v, err := parse(data)
 	if err != nil {
 		return 0, fmt.Errorf("%s/%s: %w", ds.Paths[i], name, err)
 	}

@@ -41,32 +41,29 @@ func New(root string, fs *kernelfs.FS) (Reader, error) {
 // NewReader returns the reader of hierarchy h.
 func NewReader(h *Hierarchy, fs *kernelfs.FS) Reader {
 	if h.Mode == Unified {
-		return v2Reader{h: h, files: files{fs}}
+		return v2Reader{reader{h: h, files: files{fs}}}
 	}
-	return v1Reader{h: h, files: files{fs}}
+	return v1Reader{reader{h: h, files: files{fs}}}
+}
+
+// reader is what both readers share: the hierarchy and the file access.
+type reader struct {
+	h *Hierarchy
+	files
+}
+
+func (r reader) Hierarchy() *Hierarchy { return r.h }
+func (r reader) ParseProcCgroup(data []byte) (*Cgroup, error) {
+	return ParseProcCgroup(r.h, data)
 }
 
 // v1Reader reads cgroup v1: one hierarchy per controller, the hierarchical
 // total_* and *_recursive files.
-type v1Reader struct {
-	h *Hierarchy
-	files
-}
+type v1Reader struct{ reader }
 
-func (r v1Reader) Hierarchy() *Hierarchy { return r.h }
-func (r v1Reader) ThreadsFile() string   { return "tasks" }
-func (r v1Reader) ParseProcCgroup(data []byte) (*Cgroup, error) {
-	return ParseProcCgroup(r.h, data)
-}
+func (r v1Reader) ThreadsFile() string { return "tasks" }
 
 // v2Reader reads cgroup v2: one tree, every controller's files side by side.
-type v2Reader struct {
-	h *Hierarchy
-	files
-}
+type v2Reader struct{ reader }
 
-func (r v2Reader) Hierarchy() *Hierarchy { return r.h }
-func (r v2Reader) ThreadsFile() string   { return "cgroup.threads" }
-func (r v2Reader) ParseProcCgroup(data []byte) (*Cgroup, error) {
-	return ParseProcCgroup(r.h, data)
-}
+func (r v2Reader) ThreadsFile() string { return "cgroup.threads" }

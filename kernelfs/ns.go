@@ -32,13 +32,7 @@ func parseNSLink(b []byte) (uint64, error) {
 // proc/loadavg, so through a kept descriptor and a parser of that one line
 // rather than prometheus/procfs's whole-status parse.
 func (fs *FS) NSpid(pid int) ([]int, error) {
-	buf := fs.GetBuf()
-	defer fs.PutBuf(buf)
-	data, err := fs.PidFile(pid, "status", buf)
-	if err != nil {
-		return nil, err
-	}
-	return parseNSpid(data)
+	return readPid(fs, pid, "status", parseNSpid)
 }
 
 func parseNSpid(status []byte) ([]int, error) {

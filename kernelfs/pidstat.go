@@ -20,25 +20,25 @@ type ProcStat struct {
 
 // PidStat reads /proc/<pid>/stat (a thread id works too).
 func (fs *FS) PidStat(pid int) (ProcStat, error) {
-	buf := fs.GetBuf()
-	defer fs.PutBuf(buf)
-	data, err := fs.PidFile(pid, "stat", buf)
-	if err != nil {
-		return ProcStat{}, err
-	}
-	return parsePidStat(data)
+	return readPid(fs, pid, "stat", parsePidStat)
 }
 
 // PidState reads only the state letter of /proc/<tid>/stat, which is all
 // thread counters need.
 func (fs *FS) PidState(tid int) (byte, error) {
+	return readPid(fs, tid, "stat", parseStatState)
+}
+
+// readPid reads /proc/<pid>/<name> into a pooled buffer and parses it.
+func readPid[T any](fs *FS, pid int, name string, parse func([]byte) (T, error)) (T, error) {
 	buf := fs.GetBuf()
 	defer fs.PutBuf(buf)
-	data, err := fs.PidFile(tid, "stat", buf)
+	data, err := fs.PidFile(pid, name, buf)
 	if err != nil {
-		return 0, err
+		var zero T
+		return zero, err
 	}
-	return parseStatState(data)
+	return parse(data)
 }
 
 // parseStatState is the state letter: the field after the last ')', since

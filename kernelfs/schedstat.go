@@ -11,13 +11,7 @@ import (
 // ("run_ns wait_ns timeslices"). It includes the time a CFS quota held the
 // thread back. A kernel without CONFIG_SCHED_INFO has no such file.
 func (fs *FS) SchedWait(tid int) (uint64, error) {
-	buf := fs.GetBuf()
-	defer fs.PutBuf(buf)
-	data, err := fs.PidFile(tid, "schedstat", buf)
-	if err != nil {
-		return 0, err
-	}
-	return parseSchedWait(data)
+	return readPid(fs, tid, "schedstat", parseSchedWait)
 }
 
 func parseSchedWait(b []byte) (uint64, error) {
