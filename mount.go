@@ -16,7 +16,6 @@ import (
 
 	"github.com/cgprocfs/cgprocfs/cgroupview"
 	"github.com/cgprocfs/cgprocfs/fs"
-	"github.com/cgprocfs/cgprocfs/procfiles"
 	"github.com/cgprocfs/cgprocfs/provider"
 )
 
@@ -104,7 +103,7 @@ func runMount(c *cli.Context) error {
 		Hierarchy: h,
 		Resolver:  resolver,
 		ProcRoot:  c.String("proc-root"),
-		Memory: procfiles.MemoryPolicy{
+		Memory: provider.MemoryPolicy{
 			ActiveFileUsedPercent: uint64(c.Uint("active-file-used-percent")),
 			HideSwap:              c.Bool("hide-swap"),
 		},

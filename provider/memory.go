@@ -50,7 +50,7 @@ func (p *Provider) readContainerMemory(c *cgroupview.Caller) memResult {
 	if err != nil {
 		return memResult{err: fmt.Errorf("memory of %s: %w", c.Cgroup.Path("memory"), err)}
 	}
-	cm := procfiles.ComputeMemory(host, mem, p.cfg.Memory)
+	cm := procfiles.ComputeMemory(host, cgroupMemory(mem), p.cfg.Memory.ActiveFileUsedPercent, p.cfg.Memory.HideSwap)
 	return memResult{cm: &cm, host: host}
 }
 

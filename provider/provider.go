@@ -14,7 +14,6 @@ import (
 	"github.com/cgprocfs/cgprocfs/cgroupview"
 	"github.com/cgprocfs/cgprocfs/fs"
 	"github.com/cgprocfs/cgprocfs/loadavg"
-	"github.com/cgprocfs/cgprocfs/procfiles"
 )
 
 // Config is what a Provider needs.
@@ -23,12 +22,21 @@ type Config struct {
 	Resolver  *cgroupview.Resolver
 	// ProcRoot is where host data (meminfo, stat, ...) is read from.
 	ProcRoot string
-	Memory   procfiles.MemoryPolicy
+	Memory   MemoryPolicy
 	Logger   *slog.Logger
 	// CPUsFromQuota also limits the CPUs shown to the CFS quota rounded up.
 	CPUsFromQuota bool
 	// Load configures per-container /proc/loadavg (see load.go).
 	Load LoadConfig
+}
+
+// MemoryPolicy holds the choices an operator makes about the memory view.
+type MemoryPolicy struct {
+	// ActiveFileUsedPercent counts this share of the cgroup's active file
+	// pages (its working set) as used memory rather than as cache.
+	ActiveFileUsedPercent uint64
+	// HideSwap shows no swap at all.
+	HideSwap bool
 }
 
 // Provider builds the content of every file cgprocfs serves.
