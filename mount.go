@@ -18,7 +18,6 @@ import (
 	"github.com/cgprocfs/cgprocfs/cgroupview"
 	"github.com/cgprocfs/cgprocfs/fs"
 	"github.com/cgprocfs/cgprocfs/kernelfs"
-	"github.com/cgprocfs/cgprocfs/procfiles"
 	"github.com/cgprocfs/cgprocfs/provider"
 )
 
@@ -112,7 +111,7 @@ func runMount(c *cli.Context) error {
 		Resolver: resolver,
 		FS:       kfs,
 		ProcRoot: c.String("proc-root"),
-		Memory: procfiles.MemoryPolicy{
+		Memory: provider.MemoryPolicy{
 			ActiveFileUsedPercent: uint64(c.Uint("active-file-used-percent")),
 			HideSwap:              c.Bool("hide-swap"),
 		},

@@ -1,10 +1,5 @@
 package loadavg
 
-import (
-	"fmt"
-	"strconv"
-)
-
 // The kernel's constants (include/linux/sched/loadavg.h).
 const (
 	FShift = 11          // bits of precision
@@ -58,7 +53,7 @@ func CalcLoadN(load, exp, active, n uint64) uint64 {
 }
 
 // Avg is the 1, 5 and 15 minute averages in fixed-point, like the kernel's
-// avenrun[].
+// avenrun[]. Printing them is procfiles' part (procfiles.LoadAverages).
 type Avg [3]uint64
 
 // Fold advances the averages by n 5 s periods in which nrActive threads were
@@ -72,23 +67,6 @@ func (a Avg) Fold(nrActive uint64, n uint64) Avg {
 		return Avg{CalcLoad(a[0], Exp1, active), CalcLoad(a[1], Exp5, active), CalcLoad(a[2], Exp15, active)}
 	}
 	return Avg{CalcLoadN(a[0], Exp1, active, n), CalcLoadN(a[1], Exp5, active, n), CalcLoadN(a[2], Exp15, active, n)}
-}
-
-// loadInt and loadFrac are LOAD_INT and LOAD_FRAC: the integer part and two
-// decimals of a fixed-point value.
-func loadInt(x uint64) uint64  { return x >> FShift }
-func loadFrac(x uint64) uint64 { return loadInt((x & (Fixed1 - 1)) * 100) }
-
-// Strings formats the three averages as /proc/loadavg does: get_avenrun adds
-// FIXED_1/200 (half of the last printed digit) and the digits are then
-// truncated, i.e. rounded to nearest.
-func (a Avg) Strings() [3]string {
-	var s [3]string
-	for i, v := range a {
-		v += Fixed1 / 200
-		s[i] = strconv.FormatUint(loadInt(v), 10) + "." + fmt.Sprintf("%02d", loadFrac(v))
-	}
-	return s
 }
 
 // Float is the averages as floating point, for tests and logs.

@@ -4,13 +4,28 @@ import (
 	"bytes"
 	"fmt"
 	"strconv"
-
-	"github.com/cgprocfs/cgprocfs/cgroupview"
 )
+
+// Dev is a block device number, as /proc/diskstats and cgroup files name
+// it.
+type Dev struct{ Major, Minor uint32 }
+
+// DiskIO is what a container's cgroup counters say about its I/O to one
+// block device, over cgroup v1 or v2, counting descendant cgroups: the
+// input of DiskCountersFrom.
+type DiskIO struct {
+	ReadIOs, WriteIOs, DiscardIOs       uint64
+	ReadBytes, WriteBytes, DiscardBytes uint64
+	// HasTimes is set when the source also gives the time I/Os spent
+	// queued plus in service; the *Nsec fields are then that time in
+	// nanoseconds.
+	HasTimes                         bool
+	ReadNsec, WriteNsec, DiscardNsec uint64
+}
 
 // DiskstatsLine is one device's line of /proc/diskstats.
 type DiskstatsLine struct {
-	Dev  cgroupview.Dev
+	Dev  Dev
 	Name string
 	// Counters are the numbers after the name, as many as the kernel
 	// prints: 11 before 4.18, 15 with discards, 17 with flushes (5.5+).
@@ -40,7 +55,7 @@ func ParseDiskstats(data []byte) ([]DiskstatsLine, error) {
 			return nil, fmt.Errorf("diskstats line %d: bad device number in %q", n+1, line)
 		}
 		l := DiskstatsLine{
-			Dev:      cgroupview.Dev{Major: uint32(maj), Minor: uint32(min)},
+			Dev:      Dev{Major: uint32(maj), Minor: uint32(min)},
 			Name:     string(f[2]),
 			Counters: make([]uint64, len(f)-3),
 		}
@@ -89,7 +104,7 @@ type DiskCounters [NumDiskCounters]uint64
 // flushes: they are 0. Times spent reading, writing and discarding, and
 // time_in_queue (their sum, as the kernel computes it), come from bfq's
 // service plus wait time where the kernel gives them, and are 0 otherwise.
-func DiskCountersFrom(d cgroupview.DeviceIO) DiskCounters {
+func DiskCountersFrom(d DiskIO) DiskCounters {
 	var c DiskCounters
 	c[DiskReadIOs] = d.ReadIOs
 	c[DiskReadSectors] = d.ReadBytes / 512
@@ -113,7 +128,7 @@ func DiskCountersFrom(d cgroupview.DeviceIO) DiskCounters {
 // host's line (extra counters of a newer kernel are 0). Devices the host no
 // longer lists are left out. The layout is the kernel's diskstats_show:
 // "%4d %7d %s %lu %lu ...".
-func RenderDiskstats(host []DiskstatsLine, ctr map[cgroupview.Dev]DiskCounters) []byte {
+func RenderDiskstats(host []DiskstatsLine, ctr map[Dev]DiskCounters) []byte {
 	var b []byte
 	for _, l := range host {
 		c, ok := ctr[l.Dev]

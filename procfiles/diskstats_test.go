@@ -3,19 +3,17 @@ package procfiles
 import (
 	"os"
 	"testing"
-
-	"github.com/cgprocfs/cgprocfs/cgroupview"
 )
 
 func TestRenderDiskstats(t *testing.T) {
-	vda, sda, sdb := cgroupview.Dev{Major: 254}, cgroupview.Dev{Major: 8}, cgroupview.Dev{Major: 8, Minor: 16}
-	ctr := map[cgroupview.Dev]DiskCounters{
+	vda, sda, sdb := Dev{Major: 254}, Dev{Major: 8}, Dev{Major: 8, Minor: 16}
+	ctr := map[Dev]DiskCounters{
 		// v2-like counters: no times.
-		vda: DiskCountersFrom(cgroupview.DeviceIO{ReadIOs: 10, WriteIOs: 128, DiscardIOs: 2,
+		vda: DiskCountersFrom(DiskIO{ReadIOs: 10, WriteIOs: 128, DiscardIOs: 2,
 			ReadBytes: 8478720, WriteBytes: 64 << 20, DiscardBytes: 1 << 20}),
 		// bfq-like counters with times; the bytes are not a whole number
 		// of sectors in discard: 1 MiB + 100 bytes rounds down.
-		sda: DiskCountersFrom(cgroupview.DeviceIO{ReadIOs: 50, WriteIOs: 80, DiscardIOs: 1,
+		sda: DiskCountersFrom(DiskIO{ReadIOs: 50, WriteIOs: 80, DiscardIOs: 1,
 			ReadBytes: 409600, WriteBytes: 819200, DiscardBytes: 1<<20 + 100,
 			HasTimes: true, ReadNsec: 40_000_000, WriteNsec: 100_999_999, DiscardNsec: 5_000_000}),
 		// A disk the host no longer lists is dropped.
@@ -66,7 +64,7 @@ func TestRenderDiskstatsMoreCounters(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := string(RenderDiskstats(host, map[cgroupview.Dev]DiskCounters{{Major: 254}: {1, 0, 2}}))
+	got := string(RenderDiskstats(host, map[Dev]DiskCounters{{Major: 254}: {1, 0, 2}}))
 	if want := " 254       0 vda 1 0 2 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n"; got != want {
 		t.Errorf("got %q, want %q", got, want)
 	}
@@ -78,7 +76,7 @@ func TestParseDiskstatsHost(t *testing.T) {
 		t.Fatalf("%d lines, want 6", len(host))
 	}
 	vda := host[3]
-	if vda.Dev != (cgroupview.Dev{Major: 254}) || vda.Name != "vda" || len(vda.Counters) != 17 ||
+	if vda.Dev != (Dev{Major: 254}) || vda.Name != "vda" || len(vda.Counters) != 17 ||
 		vda.Counters[DiskWriteSectors] != 3847472 || vda.Counters[DiskFlushTicks] != 122 {
 		t.Errorf("vda parsed as %+v", vda)
 	}
@@ -113,7 +111,7 @@ func FuzzParseDiskstats(f *testing.F) {
 		if err != nil {
 			return
 		}
-		ctr := map[cgroupview.Dev]DiskCounters{}
+		ctr := map[Dev]DiskCounters{}
 		for _, l := range host {
 			ctr[l.Dev] = DiskCounters{1}
 		}

@@ -1,17 +1,17 @@
 package procfiles
 
 import (
+	"bufio"
 	"os"
+	"strconv"
+	"strings"
 	"testing"
-
-	"github.com/cgprocfs/cgprocfs/loadavg"
 )
 
 func TestRenderLoadavgFixture(t *testing.T) {
-	var a loadavg.Avg
-	for range 8 { // two busy threads for 40 s
-		a = a.Fold(2, 1)
-	}
+	// The kernel's averages after two busy threads for 40 s (8 periods of
+	// 5 s): loadavg/testdata/kernel_vectors.txt, "seq two 8".
+	a := LoadAverages{1997, 516, 176}
 	got := RenderLoadavg(Loadavg{Avg: a, Running: 2, Total: 23, LastPid: 117})
 	want, err := os.ReadFile("testdata/loadavg-container")
 	if err != nil {
@@ -22,6 +22,36 @@ func TestRenderLoadavgFixture(t *testing.T) {
 	}
 	if pid, err := ParseLoadavgLastPid(got); err != nil || pid != 117 {
 		t.Fatalf("last pid of our own output: %d, %v", pid, err)
+	}
+}
+
+// Every value from 0 to 4.0 prints as the kernel prints it. The vectors
+// come from loadavg/testdata/kernelref.c, a C rendering of the kernel's
+// printing.
+func TestLoadAveragesStringsExhaustive(t *testing.T) {
+	f, err := os.Open("testdata/loadavg-format")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	n := 0
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		v := strings.Fields(sc.Text())
+		x, err := strconv.ParseUint(v[0], 10, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n++
+		if got := (LoadAverages{x}).Strings()[0]; got != v[1] {
+			t.Fatalf("value %s prints %s, kernel %s", v[0], got, v[1])
+		}
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if n != 4*loadFixed1 {
+		t.Fatalf("%d fmt vectors, want %d", n, 4*loadFixed1)
 	}
 }
 

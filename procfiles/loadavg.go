@@ -4,14 +4,12 @@ import (
 	"bytes"
 	"fmt"
 	"strconv"
-
-	"github.com/cgprocfs/cgprocfs/loadavg"
 )
 
 // Loadavg is what a container's /proc/loadavg shows.
 type Loadavg struct {
-	// Avg is the 1, 5 and 15 minute averages in the kernel's fixed point.
-	Avg loadavg.Avg
+	// Avg is the 1, 5 and 15 minute averages.
+	Avg LoadAverages
 	// Running and Total are the fourth field: runnable threads / all
 	// threads.
 	Running, Total uint64
@@ -25,6 +23,35 @@ type Loadavg struct {
 func RenderLoadavg(l Loadavg) []byte {
 	s := l.Avg.Strings()
 	return fmt.Appendf(nil, "%s %s %s %d/%d %d\n", s[0], s[1], s[2], l.Running, l.Total, l.LastPid)
+}
+
+// LoadAverages is the 1, 5 and 15 minute load averages in the kernel's
+// fixed point, as its avenrun[] holds them (loadFShift fractional bits).
+type LoadAverages [3]uint64
+
+// loadFShift and loadFixed1 are the kernel's FSHIFT and FIXED_1
+// (include/linux/sched/loadavg.h): the fractional bits of a fixed-point
+// load average, and 1.0.
+const (
+	loadFShift = 11
+	loadFixed1 = 1 << loadFShift
+)
+
+// loadInt and loadFrac are LOAD_INT and LOAD_FRAC: the integer part and two
+// decimals of a fixed-point value.
+func loadInt(x uint64) uint64  { return x >> loadFShift }
+func loadFrac(x uint64) uint64 { return loadInt((x & (loadFixed1 - 1)) * 100) }
+
+// Strings formats the three averages as /proc/loadavg does: get_avenrun adds
+// FIXED_1/200 (half of the last printed digit) and the digits are then
+// truncated, i.e. rounded to nearest.
+func (a LoadAverages) Strings() [3]string {
+	var s [3]string
+	for i, v := range a {
+		v += loadFixed1 / 200
+		s[i] = strconv.FormatUint(loadInt(v), 10) + "." + fmt.Sprintf("%02d", loadFrac(v))
+	}
+	return s
 }
 
 // ParseLoadavgLastPid returns the fifth field of a host /proc/loadavg.

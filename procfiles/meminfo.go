@@ -1,14 +1,9 @@
-// Package procfiles renders the files cgprocfs serves. Renderers are pure:
-// parsed host /proc data plus cgroup data in, file bytes out, so every rule
-// is testable on fixtures.
 package procfiles
 
 import (
 	"bytes"
 	"fmt"
 	"strconv"
-
-	"github.com/cgprocfs/cgprocfs/cgroupview"
 )
 
 // Meminfo is a parsed /proc/meminfo that keeps every line, its order and its
@@ -160,13 +155,35 @@ func appendMeminfoLine(b []byte, key string, v uint64, width int, suffix string)
 	return append(b, '\n')
 }
 
-// MemoryPolicy holds the choices an operator makes about the memory view.
-type MemoryPolicy struct {
-	// ActiveFileUsedPercent counts this share of the cgroup's active file
-	// pages (its working set) as used memory rather than as cache.
-	ActiveFileUsedPercent uint64
-	// HideSwap shows no swap at all.
-	HideSwap bool
+// CgroupMemory is what a container's memory cgroup says about itself, over
+// cgroup v1 or v2: the cgroup's input to ComputeMemory.
+type CgroupMemory struct {
+	// Limit is the memory limit in bytes, the smallest over the cgroup and
+	// its ancestors; math.MaxUint64 when there is none.
+	Limit uint64
+	// Usage is the memory charged to the cgroup in bytes.
+	Usage uint64
+	// SwapAccounting is false when the kernel does not account swap.
+	SwapAccounting bool
+	// SwapLimit is how much the cgroup may swap in bytes; math.MaxUint64
+	// when there is no limit.
+	SwapLimit uint64
+	// SwapUsage is the cgroup's swap in use, in bytes.
+	SwapUsage uint64
+	Stat      MemoryStat
+}
+
+// MemoryStat holds the memory.stat counters the memory view uses, in bytes,
+// counting the cgroup's descendants too.
+type MemoryStat struct {
+	Anon, AnonTHP                   uint64
+	File, FileMapped                uint64
+	Shmem, FileDirty, FileWriteback uint64
+	ActiveAnon, InactiveAnon        uint64
+	ActiveFile, InactiveFile        uint64
+	Unevictable                     uint64
+	Slab, SlabReclaimable           uint64
+	SlabUnreclaimable               uint64
 }
 
 // ContainerMemory is the container's memory figures in bytes, derived from
@@ -175,7 +192,7 @@ type MemoryPolicy struct {
 type ContainerMemory struct {
 	Total, Free, Available, Cached uint64
 	SwapTotal, SwapFree            uint64
-	Stat                           cgroupview.MemoryStat
+	Stat                           MemoryStat
 }
 
 // ComputeMemory applies the memory formula (see README):
@@ -187,18 +204,21 @@ type ContainerMemory struct {
 //	MemAvailable = min(MemTotal, MemFree + Cached + reclaimable slab)
 //
 // Pinned page cache cannot be dropped on demand (a memcg neither reclaims
-// tmpfs nor limits dirty cache), so it counts as used.
-func ComputeMemory(host *Meminfo, mem cgroupview.Memory, p MemoryPolicy) ContainerMemory {
+// tmpfs nor limits dirty cache), so it counts as used. The share is
+// activeFileUsedPercent (capped at 100) of the cgroup's active file pages,
+// its working set, which an operator may choose to count as used rather
+// than as cache. hideSwap shows no swap at all.
+func ComputeMemory(host *Meminfo, mem CgroupMemory, activeFileUsedPercent uint64, hideSwap bool) ContainerMemory {
 	hostTotal, _ := host.Get("MemTotal")
 	hostSwap, _ := host.Get("SwapTotal")
 	s := mem.Stat
 	c := ContainerMemory{Stat: s}
 	c.Total = min(hostTotal*1024, mem.Limit)
 	c.Free = c.Total - min(c.Total, mem.Usage)
-	pinned := s.Shmem + s.FileDirty + s.FileWriteback + s.ActiveFile*min(p.ActiveFileUsedPercent, 100)/100
+	pinned := s.Shmem + s.FileDirty + s.FileWriteback + s.ActiveFile*min(activeFileUsedPercent, 100)/100
 	c.Cached = s.File - min(s.File, pinned)
 	c.Available = min(c.Total, c.Free+c.Cached+s.SlabReclaimable)
-	if mem.SwapAccounting && !p.HideSwap {
+	if mem.SwapAccounting && !hideSwap {
 		c.SwapTotal = min(hostSwap*1024, mem.SwapLimit)
 		c.SwapFree = c.SwapTotal - min(c.SwapTotal, mem.SwapUsage)
 	}

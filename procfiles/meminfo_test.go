@@ -2,14 +2,16 @@ package procfiles
 
 import (
 	"bytes"
+	"math"
 	"os"
 	"strings"
 	"testing"
-
-	"github.com/cgprocfs/cgprocfs/cgroupview"
 )
 
-const mib = 1 << 20
+const (
+	mib     = 1 << 20
+	noLimit = math.MaxUint64
+)
 
 func loadMeminfo(t *testing.T, name string) (*Meminfo, []byte) {
 	t.Helper()
@@ -44,73 +46,75 @@ func TestParseMeminfoErrors(t *testing.T) {
 func TestComputeMemory(t *testing.T) {
 	host, _ := loadMeminfo(t, "meminfo-swap") // 8024036 kB memory, 2097148 kB swap
 	hostTotal, hostSwap := uint64(8024036*1024), uint64(2097148*1024)
-	stat := cgroupview.MemoryStat{
+	stat := MemoryStat{
 		File: 60 * mib, Shmem: 10 * mib, FileDirty: 5 * mib, FileWriteback: 1 * mib,
 		ActiveFile: 20 * mib, SlabReclaimable: 3 * mib,
 	}
 	cases := []struct {
-		name   string
-		mem    cgroupview.Memory
-		policy MemoryPolicy
-		want   ContainerMemory
+		name string
+		mem  CgroupMemory
+		// The operator's choices.
+		activeFileUsedPercent uint64
+		hideSwap              bool
+		want                  ContainerMemory
 	}{
 		{
 			name: "limited, pinned cache is used",
-			mem:  cgroupview.Memory{Limit: 300 * mib, Usage: 100 * mib, Stat: stat},
+			mem:  CgroupMemory{Limit: 300 * mib, Usage: 100 * mib, Stat: stat},
 			want: ContainerMemory{Total: 300 * mib, Free: 200 * mib, Cached: 44 * mib, Available: 247 * mib},
 		},
 		{
-			name:   "a share of active file counts as used",
-			mem:    cgroupview.Memory{Limit: 300 * mib, Usage: 100 * mib, Stat: stat},
-			policy: MemoryPolicy{ActiveFileUsedPercent: 50},
-			want:   ContainerMemory{Total: 300 * mib, Free: 200 * mib, Cached: 34 * mib, Available: 237 * mib},
+			name:                  "a share of active file counts as used",
+			mem:                   CgroupMemory{Limit: 300 * mib, Usage: 100 * mib, Stat: stat},
+			activeFileUsedPercent: 50,
+			want:                  ContainerMemory{Total: 300 * mib, Free: 200 * mib, Cached: 34 * mib, Available: 237 * mib},
 		},
 		{
 			name: "unlimited is the host's total",
-			mem:  cgroupview.Memory{Limit: cgroupview.NoLimit, Usage: 100 * mib, Stat: stat},
+			mem:  CgroupMemory{Limit: noLimit, Usage: 100 * mib, Stat: stat},
 			want: ContainerMemory{Total: hostTotal, Free: hostTotal - 100*mib, Cached: 44 * mib, Available: hostTotal - 100*mib + 47*mib},
 		},
 		{
 			name: "usage above the limit: free 0, available capped",
-			mem:  cgroupview.Memory{Limit: 50 * mib, Usage: 60 * mib, Stat: stat},
+			mem:  CgroupMemory{Limit: 50 * mib, Usage: 60 * mib, Stat: stat},
 			want: ContainerMemory{Total: 50 * mib, Free: 0, Cached: 44 * mib, Available: 47 * mib},
 		},
 		{
 			name: "more pinned than file: no cache",
-			mem:  cgroupview.Memory{Limit: 300 * mib, Usage: 100 * mib, Stat: cgroupview.MemoryStat{File: 10 * mib, Shmem: 12 * mib}},
+			mem:  CgroupMemory{Limit: 300 * mib, Usage: 100 * mib, Stat: MemoryStat{File: 10 * mib, Shmem: 12 * mib}},
 			want: ContainerMemory{Total: 300 * mib, Free: 200 * mib, Cached: 0, Available: 200 * mib},
 		},
 		{
 			name: "swap limit below the host's",
-			mem:  cgroupview.Memory{Limit: 300 * mib, Usage: 100 * mib, Stat: stat, SwapAccounting: true, SwapLimit: 1024 * mib, SwapUsage: 100 * mib},
+			mem:  CgroupMemory{Limit: 300 * mib, Usage: 100 * mib, Stat: stat, SwapAccounting: true, SwapLimit: 1024 * mib, SwapUsage: 100 * mib},
 			want: ContainerMemory{Total: 300 * mib, Free: 200 * mib, Cached: 44 * mib, Available: 247 * mib, SwapTotal: 1024 * mib, SwapFree: 924 * mib},
 		},
 		{
 			name: "unlimited swap is the host's",
-			mem:  cgroupview.Memory{Limit: 300 * mib, Usage: 100 * mib, Stat: stat, SwapAccounting: true, SwapLimit: cgroupview.NoLimit, SwapUsage: 1 * mib},
+			mem:  CgroupMemory{Limit: 300 * mib, Usage: 100 * mib, Stat: stat, SwapAccounting: true, SwapLimit: noLimit, SwapUsage: 1 * mib},
 			want: ContainerMemory{Total: 300 * mib, Free: 200 * mib, Cached: 44 * mib, Available: 247 * mib, SwapTotal: hostSwap, SwapFree: hostSwap - 1*mib},
 		},
 		{
 			name: "swap usage above the swap limit",
-			mem:  cgroupview.Memory{Limit: 300 * mib, Usage: 100 * mib, Stat: stat, SwapAccounting: true, SwapLimit: 10 * mib, SwapUsage: 20 * mib},
+			mem:  CgroupMemory{Limit: 300 * mib, Usage: 100 * mib, Stat: stat, SwapAccounting: true, SwapLimit: 10 * mib, SwapUsage: 20 * mib},
 			want: ContainerMemory{Total: 300 * mib, Free: 200 * mib, Cached: 44 * mib, Available: 247 * mib, SwapTotal: 10 * mib, SwapFree: 0},
 		},
 		{
-			name:   "hidden swap",
-			mem:    cgroupview.Memory{Limit: 300 * mib, Usage: 100 * mib, Stat: stat, SwapAccounting: true, SwapLimit: cgroupview.NoLimit},
-			policy: MemoryPolicy{HideSwap: true},
-			want:   ContainerMemory{Total: 300 * mib, Free: 200 * mib, Cached: 44 * mib, Available: 247 * mib},
+			name:     "hidden swap",
+			mem:      CgroupMemory{Limit: 300 * mib, Usage: 100 * mib, Stat: stat, SwapAccounting: true, SwapLimit: noLimit},
+			hideSwap: true,
+			want:     ContainerMemory{Total: 300 * mib, Free: 200 * mib, Cached: 44 * mib, Available: 247 * mib},
 		},
 		{
 			name: "zero swap limit",
-			mem:  cgroupview.Memory{Limit: 300 * mib, Usage: 100 * mib, Stat: stat, SwapAccounting: true, SwapLimit: 0},
+			mem:  CgroupMemory{Limit: 300 * mib, Usage: 100 * mib, Stat: stat, SwapAccounting: true, SwapLimit: 0},
 			want: ContainerMemory{Total: 300 * mib, Free: 200 * mib, Cached: 44 * mib, Available: 247 * mib},
 		},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			c.want.Stat = c.mem.Stat
-			got := ComputeMemory(host, c.mem, c.policy)
+			got := ComputeMemory(host, c.mem, c.activeFileUsedPercent, c.hideSwap)
 			if got != c.want {
 				t.Errorf("got  %+v\nwant %+v", got, c.want)
 			}
@@ -123,7 +127,7 @@ func TestComputeMemory(t *testing.T) {
 	// A host without swap shows none, whatever the cgroup allows.
 	noSwapHost, _ := loadMeminfo(t, "meminfo-host")
 	if hostSwapKB, _ := noSwapHost.Get("SwapTotal"); hostSwapKB == 0 {
-		got := ComputeMemory(noSwapHost, cgroupview.Memory{Limit: cgroupview.NoLimit, SwapAccounting: true, SwapLimit: cgroupview.NoLimit}, MemoryPolicy{})
+		got := ComputeMemory(noSwapHost, CgroupMemory{Limit: noLimit, SwapAccounting: true, SwapLimit: noLimit}, 0, false)
 		if got.SwapTotal != 0 {
 			t.Errorf("host without swap: SwapTotal %d", got.SwapTotal)
 		}
@@ -145,14 +149,14 @@ func meminfoValue(t *testing.T, data []byte, key string) uint64 {
 
 func TestRenderMeminfo(t *testing.T) {
 	host, raw := loadMeminfo(t, "meminfo-swap")
-	stat := cgroupview.MemoryStat{
+	stat := MemoryStat{
 		Anon: 70 * mib, AnonTHP: 2 * mib, File: 200 * mib, FileMapped: 10 * mib,
 		Shmem: 64 * mib, FileDirty: 4 * mib, FileWriteback: 1 * mib,
 		ActiveAnon: 70 * mib, InactiveAnon: 64 * mib, ActiveFile: 45 * mib, InactiveFile: 90 * mib,
 		Unevictable: 1 * mib, Slab: 7 * mib, SlabReclaimable: 6 * mib, SlabUnreclaimable: 1 * mib,
 	}
-	mem := cgroupview.Memory{Limit: 300 * mib, Usage: 290 * mib, Stat: stat, SwapAccounting: true, SwapLimit: 100 * mib, SwapUsage: 20 * mib}
-	out := RenderMeminfo(host, ComputeMemory(host, mem, MemoryPolicy{}))
+	mem := CgroupMemory{Limit: 300 * mib, Usage: 290 * mib, Stat: stat, SwapAccounting: true, SwapLimit: 100 * mib, SwapUsage: 20 * mib}
+	out := RenderMeminfo(host, ComputeMemory(host, mem, 0, false))
 
 	want := map[string]uint64{
 		"MemTotal": 307200, "MemFree": 10240, "MemAvailable": 10240 + 131*1024 + 6*1024,
@@ -190,9 +194,9 @@ func TestRenderMeminfo(t *testing.T) {
 func TestFreeVersionsAgreeOnUsed(t *testing.T) {
 	host, _ := loadMeminfo(t, "meminfo-host")
 	for _, pct := range []uint64{0, 30, 100} {
-		stat := cgroupview.MemoryStat{File: 120 * mib, Shmem: 30 * mib, FileDirty: 7 * mib, FileWriteback: 2 * mib, ActiveFile: 40 * mib, SlabReclaimable: 5 * mib}
-		mem := cgroupview.Memory{Limit: 512 * mib, Usage: 300 * mib, Stat: stat}
-		out := RenderMeminfo(host, ComputeMemory(host, mem, MemoryPolicy{ActiveFileUsedPercent: pct}))
+		stat := MemoryStat{File: 120 * mib, Shmem: 30 * mib, FileDirty: 7 * mib, FileWriteback: 2 * mib, ActiveFile: 40 * mib, SlabReclaimable: 5 * mib}
+		mem := CgroupMemory{Limit: 512 * mib, Usage: 300 * mib, Stat: stat}
+		out := RenderMeminfo(host, ComputeMemory(host, mem, pct, false))
 		get := func(k string) int64 { return int64(meminfoValue(t, out, k)) }
 		v4 := get("MemTotal") - get("MemAvailable")
 		v3 := get("MemTotal") - get("MemFree") - get("Buffers") - get("Cached") - get("SReclaimable")
@@ -234,7 +238,7 @@ func FuzzParseMeminfo(f *testing.F) {
 		if err != nil {
 			return
 		}
-		out := RenderMeminfo(m, ComputeMemory(m, cgroupview.Memory{Limit: cgroupview.NoLimit, Usage: 1 << 40}, MemoryPolicy{}))
+		out := RenderMeminfo(m, ComputeMemory(m, CgroupMemory{Limit: noLimit, Usage: 1 << 40}, 0, false))
 		if _, err := ParseMeminfo(out); err != nil {
 			t.Fatalf("rendered output does not parse: %v\n%q", err, out)
 		}

@@ -4,7 +4,6 @@ import (
 	"sync"
 	"syscall"
 
-	"github.com/cgprocfs/cgprocfs/cgroupview"
 	"github.com/cgprocfs/cgprocfs/procfiles"
 )
 
@@ -33,7 +32,7 @@ type ctrDisks struct {
 	// counters must not start from the old one's.
 	dir  string
 	ino  uint64
-	devs map[cgroupview.Dev]*devState
+	devs map[procfiles.Dev]*devState
 }
 
 type devState struct {
@@ -43,7 +42,7 @@ type devState struct {
 // update folds the cgroup's current counters raw into the state of the
 // container keyed key (cgroup directory dir) and returns the counters to
 // show, for devices in host only.
-func (s *diskState) update(key, dir string, raw map[cgroupview.Dev]procfiles.DiskCounters, host []procfiles.DiskstatsLine) map[cgroupview.Dev]procfiles.DiskCounters {
+func (s *diskState) update(key, dir string, raw map[procfiles.Dev]procfiles.DiskCounters, host []procfiles.DiskstatsLine) map[procfiles.Dev]procfiles.DiskCounters {
 	ino, ok := dirIno(dir)
 	if !ok {
 		// The cgroup is going away; show what it has, keep nothing.
@@ -63,11 +62,11 @@ func (s *diskState) update(key, dir string, raw map[cgroupview.Dev]procfiles.Dis
 			// Nothing to remember yet: keep quiet containers cheap.
 			return raw
 		}
-		c = &ctrDisks{dir: dir, ino: ino, devs: map[cgroupview.Dev]*devState{}}
+		c = &ctrDisks{dir: dir, ino: ino, devs: map[procfiles.Dev]*devState{}}
 		s.ctrs[key] = c
 	}
-	out := make(map[cgroupview.Dev]procfiles.DiskCounters, len(c.devs)+len(raw))
-	listed := make(map[cgroupview.Dev]bool, len(host))
+	out := make(map[procfiles.Dev]procfiles.DiskCounters, len(c.devs)+len(raw))
+	listed := make(map[procfiles.Dev]bool, len(host))
 	for _, l := range host {
 		listed[l.Dev] = true
 	}

@@ -1,26 +1,26 @@
 package provider
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
 	"testing"
 
-	"github.com/cgprocfs/cgprocfs/cgroupview"
 	"github.com/cgprocfs/cgprocfs/procfiles"
 )
 
-type dcs = map[cgroupview.Dev]procfiles.DiskCounters
+type dcs = map[procfiles.Dev]procfiles.DiskCounters
 
 var (
-	vda = cgroupview.Dev{Major: 254}
-	sda = cgroupview.Dev{Major: 8}
+	vda = procfiles.Dev{Major: 254}
+	sda = procfiles.Dev{Major: 8}
 )
 
-func hostLines(devs ...cgroupview.Dev) []procfiles.DiskstatsLine {
+func hostLines(devs ...procfiles.Dev) []procfiles.DiskstatsLine {
 	var ls []procfiles.DiskstatsLine
 	for _, d := range devs {
-		ls = append(ls, procfiles.DiskstatsLine{Dev: d, Name: d.String(), Counters: make([]uint64, 17)})
+		ls = append(ls, procfiles.DiskstatsLine{Dev: d, Name: fmt.Sprintf("%d:%d", d.Major, d.Minor), Counters: make([]uint64, 17)})
 	}
 	return ls
 }

@@ -24,7 +24,7 @@ type diskView struct {
 	host    []procfiles.DiskstatsLine
 	// root is true for a caller in the root cgroup: it sees the host.
 	root     bool
-	counters map[cgroupview.Dev]procfiles.DiskCounters
+	counters map[procfiles.Dev]procfiles.DiskCounters
 }
 
 func (p *Provider) diskView(pid uint32) (*diskView, error) {
@@ -55,9 +55,9 @@ func (p *Provider) diskView(pid uint32) (*diskView, error) {
 	if err != nil {
 		return nil, fmt.Errorf("I/O of %s: %w", dir, err)
 	}
-	raw := make(map[cgroupview.Dev]procfiles.DiskCounters, len(io))
+	raw := make(map[procfiles.Dev]procfiles.DiskCounters, len(io))
 	for dev, d := range io {
-		raw[dev] = procfiles.DiskCountersFrom(d)
+		raw[diskDev(dev)] = procfiles.DiskCountersFrom(diskIO(d))
 	}
 	v.counters = p.disks.update(c.Cgroup.Key(cgroupview.IOResource), dir, raw, v.host)
 	return v, nil
@@ -100,7 +100,7 @@ func (p *Provider) blockStatFiles() []fs.File {
 		}
 		files = append(files, fs.File{
 			Path:    "sys/block/" + name + "/stat",
-			Content: func(ctx context.Context, pid uint32) ([]byte, error) { return p.blockStat(pid, name, dev) },
+			Content: func(ctx context.Context, pid uint32) ([]byte, error) { return p.blockStat(pid, name, diskDev(dev)) },
 		})
 	}
 	return files
@@ -110,7 +110,7 @@ func (p *Provider) blockStatFiles() []fs.File {
 // in the root cgroup, else the device's counters from the caller's
 // diskstats, zeros when it has none, with as many counters as the host's
 // diskstats lines.
-func (p *Provider) blockStat(pid uint32, name string, dev cgroupview.Dev) ([]byte, error) {
+func (p *Provider) blockStat(pid uint32, name string, dev procfiles.Dev) ([]byte, error) {
 	v, err := p.diskView(pid)
 	if err != nil {
 		return nil, err

@@ -25,7 +25,7 @@ func (p *Provider) loadavgFile(ctx context.Context, pid uint32) ([]byte, error) 
 		return nil, err
 	}
 	snap := p.load.Touch(dir)
-	l := procfiles.Loadavg{Avg: snap.Avg}
+	l := procfiles.Loadavg{Avg: loadAverages(snap.Avg)}
 	total, newest := p.threadsNow(snap.Dirs)
 	l.Total = total
 	l.Running = min(snap.Counts.Running, total)

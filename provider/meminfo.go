@@ -51,7 +51,7 @@ func (p *Provider) readContainerMemory(c *caller.Caller) memResult {
 	if err != nil {
 		return memResult{err: fmt.Errorf("memory of %s: %w", c.Cgroup.Path(cgroupview.MemoryResource), err)}
 	}
-	cm := procfiles.ComputeMemory(host, mem, p.cfg.Memory)
+	cm := procfiles.ComputeMemory(host, cgroupMemory(mem), p.cfg.Memory.ActiveFileUsedPercent, p.cfg.Memory.HideSwap)
 	return memResult{cm: &cm, host: host}
 }
 

@@ -29,12 +29,21 @@ type Config struct {
 	// CPUs, the disks) is read from: /proc and /sys unless a test serves
 	// fixture trees.
 	ProcRoot, SysRoot string
-	Memory            procfiles.MemoryPolicy
+	Memory            MemoryPolicy
 	Logger            *slog.Logger
 	// CPUsFromQuota also limits the CPUs shown to the CFS quota rounded up.
 	CPUsFromQuota bool
 	// Load configures per-container /proc/loadavg (see loadtracker.go).
 	Load LoadConfig
+}
+
+// MemoryPolicy holds the choices an operator makes about the memory view.
+type MemoryPolicy struct {
+	// ActiveFileUsedPercent counts this share of the cgroup's active file
+	// pages (its working set) as used memory rather than as cache.
+	ActiveFileUsedPercent uint64
+	// HideSwap shows no swap at all.
+	HideSwap bool
 }
 
 // Resolver maps a FUSE caller's thread id to its container; caller.Resolver

@@ -1,19 +1,23 @@
 /*
- * kernelref.c prints test vectors for calc_test.go from a C rendering of the
- * kernel's load-average arithmetic (kernel/sched/loadavg.c, fs/proc/loadavg.c),
- * written with the kernel's unsigned long types so that Go's results are
- * checked against C integer semantics, not against themselves.
+ * kernelref.c prints test vectors for calc_test.go and for procfiles'
+ * load_test.go from a C rendering of the kernel's load-average arithmetic
+ * (kernel/sched/loadavg.c) and printing (fs/proc/loadavg.c), written with the
+ * kernel's unsigned long types so that Go's results are checked against C
+ * integer semantics, not against themselves.
  *
  *   gcc -O2 -o /tmp/kernelref kernelref.c && /tmp/kernelref > kernel_vectors.txt
+ *   /tmp/kernelref fmt > ../../procfiles/testdata/loadavg-format
  *
- * Lines:
+ * Lines of kernel_vectors.txt:
  *   step EXP LOAD ACTIVE RESULT          one calc_load
  *   stepn EXP LOAD ACTIVE N RESULT       calc_load_n
  *   seq NAME I NR L1 L5 L15 TEXT         avenrun after folding NR active threads at step I
- *   fmt X TEXT                           one value printed as /proc/loadavg prints it
+ * Lines of loadavg-format:
+ *   X TEXT                               one value printed as /proc/loadavg prints it
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define FSHIFT 11
 #define FIXED_1 (1UL << FSHIFT)
@@ -87,9 +91,16 @@ static unsigned long burst(int i) { return i <= 180 ? 100 : 0; }
 static unsigned long rnd(int i) { (void)i; return (unsigned long)(rand() % 40); }
 static unsigned long one(int i) { (void)i; return 1; }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	unsigned long exps[3] = {EXP_1, EXP_5, EXP_15};
+	if (argc > 1 && strcmp(argv[1], "fmt") == 0) {
+		for (unsigned long x = 0; x < 4 * FIXED_1; x++) {
+			unsigned long o = x + FIXED_1 / 200;
+			printf("%lu %lu.%02lu\n", x, LOAD_INT(o), LOAD_FRAC(o));
+		}
+		return 0;
+	}
 	srand(42);
 	for (int e = 0; e < 3; e++)
 		for (int k = 0; k < 300; k++) {
@@ -105,9 +116,5 @@ int main(void)
 	seq("one", 1000, one);
 	seq("burst", 180 + 12 * 180, burst);
 	seq("random", 500, rnd);
-	for (unsigned long x = 0; x < 4 * FIXED_1; x++) {
-		unsigned long o = x + FIXED_1 / 200;
-		printf("fmt %lu %lu.%02lu\n", x, LOAD_INT(o), LOAD_FRAC(o));
-	}
 	return 0;
 }
