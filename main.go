@@ -14,7 +14,14 @@ import (
 var version = "dev"
 
 func main() {
-	app := &cli.App{
+	if err := newApp().Run(os.Args); err != nil {
+		slog.Error(err.Error())
+		os.Exit(1)
+	}
+}
+
+func newApp() *cli.App {
+	return &cli.App{
 		Name:  "cgprocfs",
 		Usage: "give every container its own view of /proc/meminfo, /proc/stat and friends",
 		Description: "cgprocfs mounts one read-only FUSE filesystem on the host. Containers bind-mount its files\n" +
@@ -31,9 +38,5 @@ func main() {
 				},
 			},
 		},
-	}
-	if err := app.Run(os.Args); err != nil {
-		slog.Error(err.Error())
-		os.Exit(1)
 	}
 }
