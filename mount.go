@@ -44,6 +44,7 @@ func mountCommand() *cli.Command {
 			// For profiling the read path under `make bench`.
 			&cli.StringFlag{Name: "cpuprofile", Hidden: true, Usage: "write a CPU profile to this file until exit"},
 		},
+		OnUsageError: oneLineUsageError,
 		// Before the action, so that a bad value stops the daemon before
 		// it touches the host.
 		Before: validateFlags,
@@ -62,6 +63,7 @@ func validateFlags(c *cli.Context) error {
 	}{
 		{"log-level", levelOK, "debug, info, warn or error"},
 		{"loadavg-counter", slices.Contains([]string{"auto", "bpf", "threads", "cgroupstats"}, c.String("loadavg-counter")), "auto, bpf, threads or cgroupstats"},
+		{"loadavg-idle-timeout", c.Duration("loadavg-idle-timeout") >= 0, "0 (never) or a positive duration"},
 		{"active-file-used-percent", c.Uint("active-file-used-percent") <= 100, "0 to 100"},
 	} {
 		if !f.ok {
