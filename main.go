@@ -3,7 +3,6 @@
 package main
 
 import (
-	"fmt"
 	"log/slog"
 	"os"
 
@@ -14,26 +13,38 @@ import (
 var version = "dev"
 
 func main() {
-	app := &cli.App{
+	if err := newApp().Run(os.Args); err != nil {
+		slog.Error(err.Error())
+		os.Exit(1)
+	}
+}
+
+func newApp() *cli.App {
+	return &cli.App{
 		Name:  "cgprocfs",
 		Usage: "give every container its own view of /proc/meminfo, /proc/stat and friends",
 		Description: "cgprocfs mounts one read-only FUSE filesystem on the host. Containers bind-mount its files\n" +
 			"over their own /proc files; every read is answered for the cgroup of the process that reads.",
-		HideVersion: true,
+		// Gives --version and -v, printed as `cgprocfs version VERSION`.
+		Version:      version,
+		OnUsageError: oneLineUsageError,
 		Commands: []*cli.Command{
 			mountCommand(),
 			{
 				Name:  "version",
 				Usage: "print the version",
 				Action: func(c *cli.Context) error {
-					fmt.Fprintln(c.App.Writer, "cgprocfs", version)
+					cli.ShowVersion(c)
 					return nil
 				},
 			},
 		},
 	}
-	if err := app.Run(os.Args); err != nil {
-		slog.Error(err.Error())
-		os.Exit(1)
-	}
+}
+
+// oneLineUsageError makes a flag the parser rejects (a duration that does
+// not parse, say) one error line, like every other refusal, instead of the
+// usage text.
+func oneLineUsageError(_ *cli.Context, err error, _ bool) error {
+	return err
 }

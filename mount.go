@@ -9,6 +9,8 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/pprof"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -43,156 +45,173 @@ func mountCommand() *cli.Command {
 			// For profiling the read path under `make bench`.
 			&cli.StringFlag{Name: "cpuprofile", Hidden: true, Usage: "write a CPU profile to this file until exit"},
 		},
+		OnUsageError: oneLineUsageError,
+		// Before the action, so that a bad value stops the daemon before
+		// it touches the host.
+		Before: validateFlags,
 		Action: runMount,
 	}
 }
 
-func runMount(c *cli.Context) error {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(c.String("log-level"))); err != nil {
-		return fmt.Errorf("--log-level: %w", err)
-	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	slog.SetDefault(log)
-	if p := c.String("cpuprofile"); p != "" {
-		f, err := os.Create(p)
-		if err != nil {
-			return fmt.Errorf("--cpuprofile: %w", err)
+// validateFlags refuses the flag values the parser accepts but the daemon
+// cannot use, naming the first such flag and what it takes.
+func validateFlags(c *cli.Context) error {
+	_, levelOK := logLevel(c.String("log-level"))
+	for _, f := range []struct {
+		name string
+		ok   bool
+		want string
+	}{
+		{"log-level", levelOK, "debug, info, warn or error"},
+		{"loadavg-counter", slices.Contains([]string{"auto", "bpf", "threads", "cgroupstats"}, c.String("loadavg-counter")), "auto, bpf, threads or cgroupstats"},
+		{"loadavg-idle-timeout", c.Duration("loadavg-idle-timeout") >= 0, "0 (never) or a positive duration"},
+		{"active-file-used-percent", c.Uint("active-file-used-percent") <= 100, "0 to 100"},
+	} {
+		if !f.ok {
+			return fmt.Errorf("--%s must be %s, not %q", f.name, f.want, fmt.Sprint(c.Value(f.name)))
 		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return fmt.Errorf("--cpuprofile: %w", err)
-		}
-		defer func() { pprof.StopCPUProfile(); f.Close() }()
 	}
+	return nil
+}
 
+// logLevel maps a --log-level name, in any case, to its level.
+func logLevel(name string) (slog.Level, bool) {
+	switch strings.ToLower(name) {
+	case "debug":
+		return slog.LevelDebug, true
+	case "info":
+		return slog.LevelInfo, true
+	case "warn":
+		return slog.LevelWarn, true
+	case "error":
+		return slog.LevelError, true
+	}
+	return 0, false
+}
+
+// mountConfig is what `cgprocfs mount` was asked to do.
+type mountConfig struct {
+	mountpoint string
+	cgroupRoot string
+	logLevel   slog.Level
+	fuseDebug  bool
+	cpuprofile string
+	// Without Cgroups, Resolver, FS and Logger, which come from the host.
+	provider provider.Config
+}
+
+// configFromFlags builds the config from flags validateFlags accepted and
+// the mount point argument.
+func configFromFlags(c *cli.Context) (mountConfig, error) {
 	mountpoint := DefaultMountpoint
 	switch c.NArg() {
 	case 0:
 	case 1:
 		mountpoint = c.Args().First()
 	default:
-		return errors.New("mount takes at most one argument, the mount point")
+		return mountConfig{}, errors.New("mount takes at most one argument, the mount point")
 	}
 	mountpoint, err := filepath.Abs(mountpoint)
 	if err != nil {
+		return mountConfig{}, fmt.Errorf("mount point %s: %w", mountpoint, err)
+	}
+	level, _ := logLevel(c.String("log-level"))
+	return mountConfig{
+		mountpoint: mountpoint,
+		cgroupRoot: c.String("cgroup-root"),
+		logLevel:   level,
+		fuseDebug:  c.Bool("fuse-debug"),
+		cpuprofile: c.String("cpuprofile"),
+		provider: provider.Config{
+			ProcRoot: c.String("proc-root"),
+			Memory: provider.MemoryPolicy{
+				ActiveFileUsedPercent: uint64(c.Uint("active-file-used-percent")),
+				HideSwap:              c.Bool("hide-swap"),
+			},
+			CPUsFromQuota: c.Bool("cpus-from-quota"),
+			Load: provider.LoadConfig{
+				Enabled:     c.Bool("loadavg"),
+				IdleTimeout: c.Duration("loadavg-idle-timeout"),
+				Counter:     c.String("loadavg-counter"),
+			},
+		},
+	}, nil
+}
+
+func runMount(c *cli.Context) error {
+	cfg, err := configFromFlags(c)
+	if err != nil {
 		return err
 	}
-	if lc := c.String("loadavg-counter"); lc != "auto" && lc != "bpf" && lc != "threads" && lc != "cgroupstats" {
-		return fmt.Errorf("--loadavg-counter must be auto, bpf, threads or cgroupstats, not %q", lc)
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
+	slog.SetDefault(log)
+	if cfg.cpuprofile != "" {
+		stop, err := startCPUProfile(cfg.cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
-	if pct := c.Uint("active-file-used-percent"); pct > 100 {
-		return fmt.Errorf("--active-file-used-percent must be 0 to 100, not %d", pct)
-	}
+	return serve(cfg, log)
+}
 
-	if os.Geteuid() != 0 {
-		return errors.New("cgprocfs mount must run as root (it mounts a filesystem that every user may read)")
-	}
-	if _, err := os.Stat("/dev/fuse"); err != nil {
-		return fmt.Errorf("/dev/fuse is missing (load the fuse module: modprobe fuse): %w", err)
+// serve mounts and serves until SIGINT or SIGTERM.
+func serve(cfg mountConfig, log *slog.Logger) error {
+	// Caught from here on, so that a signal during the set-up still ends
+	// in an unmount rather than a stale mount.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := checkHost(); err != nil {
+		return err
 	}
 	// Callers are always looked up in the real /proc; --proc-root only
 	// moves where host data comes from.
 	kfs := kernelfs.New("/proc", kernelfs.Options{})
 	defer kfs.Close()
-	cgroups, err := cgroupview.New(c.String("cgroup-root"), kfs)
+	cgroups, err := cgroupview.New(cfg.cgroupRoot, kfs)
 	if err != nil {
 		return err
 	}
-	h := cgroups.Hierarchy()
-	if err := claimMountpoint(mountpoint, log); err != nil {
+	if err := fs.ClaimMountpoint(cfg.mountpoint, log); err != nil {
 		return err
 	}
 	resolver, err := caller.NewResolver(cgroups, kfs)
 	if err != nil {
 		return err
 	}
-	p := provider.New(provider.Config{
-		Cgroups:  cgroups,
-		Resolver: resolver,
-		FS:       kfs,
-		ProcRoot: c.String("proc-root"),
-		Memory: provider.MemoryPolicy{
-			ActiveFileUsedPercent: uint64(c.Uint("active-file-used-percent")),
-			HideSwap:              c.Bool("hide-swap"),
-		},
-		Logger:        log,
-		CPUsFromQuota: c.Bool("cpus-from-quota"),
-		Load: provider.LoadConfig{
-			Enabled:     c.Bool("loadavg"),
-			IdleTimeout: c.Duration("loadavg-idle-timeout"),
-			Counter:     c.String("loadavg-counter"),
-		},
-	})
-	server, err := fs.Mount(mountpoint, p.Files(), fs.Options{Logger: log, Debug: c.Bool("fuse-debug")})
-	if err != nil {
-		return fmt.Errorf("mounting %s: %w", mountpoint, err)
-	}
-	log.Info("serving", "mountpoint", mountpoint, "cgroup", h.Mode.String(), "cgroup-root", h.Root, "version", version)
-
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
+	pc := cfg.provider
+	pc.Cgroups, pc.Resolver, pc.FS, pc.Logger = cgroups, resolver, kfs, log
+	p := provider.New(pc)
 	defer p.Close()
-	served := make(chan struct{})
-	go func() { server.Wait(); close(served) }()
-	select {
-	case <-ctx.Done():
-		log.Info("signal received, unmounting", "mountpoint", mountpoint)
-		if err := syscall.Unmount(mountpoint, 0); err != nil {
-			// Busy: a container still bind-mounts a file, or a reader
-			// holds one open. Detach so the mount goes away as its
-			// users do; our exit ends the FUSE connection.
-			log.Warn("unmount failed, detaching", "err", err)
-			if err := syscall.Unmount(mountpoint, syscall.MNT_DETACH); err != nil {
-				return fmt.Errorf("detaching %s: %w", mountpoint, err)
-			}
-			return nil
-		}
-		select {
-		case <-served:
-		case <-time.After(time.Second):
-		}
-	case <-served:
-		log.Warn("mount went away", "mountpoint", mountpoint)
-	}
-	return nil
-}
-
-// claimMountpoint makes mountpoint ready: created if missing, a stale
-// cgprocfs mount left by a crash detached, a live one refused.
-func claimMountpoint(mountpoint string, log *slog.Logger) error {
-	mounted, err := isCgprocfsMount(mountpoint)
+	server, err := fs.Mount(cfg.mountpoint, p.Files(), fs.Options{Logger: log, Debug: cfg.fuseDebug})
 	if err != nil {
-		return err
+		return fmt.Errorf("mounting %s: %w", cfg.mountpoint, err)
 	}
-	if mounted {
-		if live(mountpoint) {
-			return fmt.Errorf("a live cgprocfs already serves %s", mountpoint)
-		}
-		log.Warn("replacing stale cgprocfs mount", "mountpoint", mountpoint)
-		if err := syscall.Unmount(mountpoint, syscall.MNT_DETACH); err != nil {
-			return fmt.Errorf("detaching stale mount %s: %w", mountpoint, err)
-		}
+	h := cgroups.Hierarchy()
+	log.Info("serving", "mountpoint", cfg.mountpoint, "cgroup", h.Mode.String(), "cgroup-root", h.Root, "version", version)
+	return fs.Serve(ctx, server, cfg.mountpoint, log)
+}
+
+// checkHost refuses a host where mounting cannot work, before any change.
+func checkHost() error {
+	if os.Geteuid() != 0 {
+		return errors.New("cgprocfs mount must run as root (it mounts a filesystem that every user may read)")
 	}
-	if err := os.MkdirAll(mountpoint, 0o755); err != nil {
-		return fmt.Errorf("creating mount point: %w", err)
+	if _, err := os.Stat("/dev/fuse"); err != nil {
+		return fmt.Errorf("/dev/fuse is missing (load the fuse module: modprobe fuse): %w", err)
 	}
 	return nil
 }
 
-// live tells whether the filesystem at mountpoint answers. A dead FUSE
-// daemon's mount answers ENOTCONN at once; a hung one is treated as live.
-// statfs always reaches the daemon, where stat may be answered from the
-// kernel's attribute cache.
-func live(mountpoint string) bool {
-	done := make(chan error, 1)
-	go func() {
-		var st syscall.Statfs_t
-		done <- syscall.Statfs(mountpoint, &st)
-	}()
-	select {
-	case err := <-done:
-		return !errors.Is(err, syscall.ENOTCONN) && !errors.Is(err, syscall.ECONNABORTED)
-	case <-time.After(2 * time.Second):
-		return true
+// startCPUProfile profiles to path until the returned stop is called.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
 	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"context"
 	"errors"
 	"os"
 	"os/exec"
@@ -93,7 +94,7 @@ func TestSignalsUnmount(t *testing.T) {
 
 func TestHelpAndVersion(t *testing.T) {
 	needRoot(t)
-	for _, args := range [][]string{{"--help"}, {"mount", "--help"}, {"version"}} {
+	for _, args := range [][]string{{"--help"}, {"mount", "--help"}} {
 		out, err := exec.Command(binary, args...).CombinedOutput()
 		if err != nil {
 			t.Errorf("cgprocfs %v: %v\n%s", args, err, out)
@@ -104,6 +105,49 @@ func TestHelpAndVersion(t *testing.T) {
 	}
 	if out, _ := exec.Command(binary, "mount", "--help").CombinedOutput(); !strings.Contains(string(out), "--cgroup-root") || !strings.Contains(string(out), "--proc-root") {
 		t.Errorf("mount --help lacks the root flags:\n%s", out)
+	}
+	for _, args := range [][]string{{"--version"}, {"-v"}, {"version"}} {
+		out, err := exec.Command(binary, args...).CombinedOutput()
+		if err != nil || !strings.HasPrefix(string(out), "cgprocfs version ") || strings.Count(string(out), "\n") != 1 {
+			t.Errorf("cgprocfs %v: %v, want one line cgprocfs version VERSION and exit 0; output %q", args, err, out)
+		}
+	}
+}
+
+// Bad flag values are refused with one line and a non-zero exit before the
+// mount point is even created.
+func TestBadFlags(t *testing.T) {
+	needRoot(t)
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--loadavg-idle-timeout", "-1m"}, "--loadavg-idle-timeout"},
+		{[]string{"--loadavg-idle-timeout", "soon"}, "loadavg-idle-timeout"},
+		{[]string{"--loadavg-counter", "psi"}, "--loadavg-counter"},
+		{[]string{"--active-file-used-percent", "101"}, "0 to 100"},
+		{[]string{"--log-level", "loud"}, "--log-level"},
+		{[]string{"--no-such-flag"}, "no-such-flag"},
+	} {
+		mp := filepath.Join(t.TempDir(), "m")
+		// A value that is wrongly accepted starts serving: kill it.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		out, err := exec.CommandContext(ctx, binary, append(append([]string{"mount"}, c.args...), mp)...).CombinedOutput()
+		cancel()
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() == 0 {
+			t.Errorf("mount %v: %v, want a non-zero exit; output %s", c.args, err, out)
+		}
+		if lines := strings.Split(strings.TrimSpace(string(out)), "\n"); len(lines) != 1 || !strings.Contains(lines[0], c.want) {
+			t.Errorf("mount %v: want one line mentioning %q, got %q", c.args, c.want, out)
+		}
+		if exists(mp) {
+			t.Errorf("mount %v created the mount point", c.args)
+		}
+		if isMounted(mp) {
+			syscall.Unmount(mp, syscall.MNT_DETACH)
+			t.Errorf("mount %v mounted", c.args)
+		}
 	}
 }
 
