@@ -14,6 +14,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 const cgroupRoot = "/sys/fs/cgroup"
@@ -26,8 +28,10 @@ type env struct {
 	rounds     int
 	wantLxcfs  bool
 	cpuprofile string
-	unified    bool
-	tmp        string
+	// files are what the files benchmark reads (-files).
+	files   []servedFile
+	unified bool
+	tmp     string
 
 	mu       sync.Mutex
 	cleanups []func()
@@ -297,6 +301,78 @@ func (e *env) newCgroup(name string, limit int64) (*cgroup, error) {
 		return nil, fmt.Errorf("setting memory limit: %w", err)
 	}
 	return cg, nil
+}
+
+// limitCPU sets a CFS quota of quota µs per period µs.
+func (cg *cgroup) limitCPU(quota, period int) error {
+	if cg.unified {
+		f := filepath.Join(cg.dirs[""], "cpu.max")
+		if err := os.WriteFile(f, []byte(fmt.Sprintf("%d %d", quota, period)), 0); err != nil {
+			return fmt.Errorf("setting the CPU quota (is the cpu controller in the root's cgroup.subtree_control?): %w", err)
+		}
+		return nil
+	}
+	dir, ok := cg.dirs["cpu"]
+	if !ok {
+		return errors.New("setting the CPU quota: no v1 cpu controller")
+	}
+	// The period first, so that the quota is never checked against
+	// another one.
+	for _, kv := range [][2]string{{"cpu.cfs_period_us", strconv.Itoa(period)}, {"cpu.cfs_quota_us", strconv.Itoa(quota)}} {
+		if err := os.WriteFile(filepath.Join(dir, kv[0]), []byte(kv[1]), 0); err != nil {
+			return fmt.Errorf("setting the CPU quota: %s: %w", kv[0], err)
+		}
+	}
+	return nil
+}
+
+// allowDiskIO readies the cgroup to count I/O of its own on disk (a name in
+// /sys/block) and returns a file path in dir for a reader in the cgroup to do
+// that I/O on, or "" when dir is not on that disk. On v1 the throttle
+// counters that cgprocfs reads count only where a rule is set, so it sets a
+// read limit no disk reaches (1 TiB/s).
+func (cg *cgroup) allowDiskIO(disk, dir string) (string, error) {
+	b, err := os.ReadFile(filepath.Join("/sys/block", disk, "dev"))
+	if err != nil {
+		return "", fmt.Errorf("disk %s: %w", disk, err)
+	}
+	majMin := strings.TrimSpace(string(b))
+	if d, ok := cg.dirs["blkio"]; ok && !cg.unified {
+		f := filepath.Join(d, "blkio.throttle.read_bps_device")
+		if err := os.WriteFile(f, []byte(majMin+" 1099511627776"), 0); err != nil {
+			return "", fmt.Errorf("setting a throttle rule on %s: %w", disk, err)
+		}
+	}
+	// The directory's filesystem device is the disk or one of its
+	// partitions, whose sysfs directory sits in the disk's.
+	var st syscall.Stat_t
+	if err := syscall.Stat(dir, &st); err != nil {
+		return "", fmt.Errorf("stat %s: %w", dir, err)
+	}
+	sys, err := filepath.EvalSymlinks(fmt.Sprintf("/sys/dev/block/%d:%d", unix.Major(st.Dev), unix.Minor(st.Dev)))
+	if err != nil || (filepath.Base(sys) != disk && filepath.Base(filepath.Dir(sys)) != disk) {
+		return "", nil
+	}
+	return filepath.Join(dir, "direct-io"), nil
+}
+
+// startSleepers starts n sleep processes and moves them into cg; cleanup
+// (or the bench's death) ends them.
+func (e *env) startSleepers(cg *cgroup, n int) error {
+	for range n {
+		cmd := exec.Command("sleep", "infinity")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		if err := cmd.Start(); err != nil {
+			return fmt.Errorf("starting a sleeping process: %w", err)
+		}
+		e.defer_(func() { cmd.Process.Kill(); cmd.Wait() })
+		for _, f := range cg.procs() {
+			if err := os.WriteFile(f, []byte(strconv.Itoa(cmd.Process.Pid)), 0); err != nil {
+				return fmt.Errorf("moving a sleeping process into %s: %w", f, err)
+			}
+		}
+	}
+	return nil
 }
 
 // procs is the cgroup.procs files a process joins the cgroup through.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -9,29 +10,29 @@ import (
 	cgfs "github.com/cgprocfs/cgprocfs/fs"
 )
 
-// mountFloor mounts cgprocfs's FUSE tree in this process with one file whose
-// content is fixed bytes as long as the host's /proc/meminfo, and returns
-// the file's path. It is unmounted at cleanup.
-func mountFloor(e *env) (string, error) {
-	content, err := os.ReadFile("/proc/meminfo")
-	if err != nil {
-		return "", err
-	}
+// mountFloor mounts cgprocfs's FUSE tree in this process with one file per
+// entry of content (a path under the mount point and its fixed bytes), and
+// returns the mount point. It is unmounted at cleanup.
+func mountFloor(e *env, content map[string][]byte) (string, error) {
 	mp := filepath.Join(e.tmp, "floor")
 	if err := os.MkdirAll(mp, 0o755); err != nil {
 		return "", err
 	}
-	server, err := cgfs.Mount(mp, []cgfs.File{{
-		Path:    "proc/meminfo",
-		Content: func(context.Context, uint32) ([]byte, error) { return content, nil },
-	}}, cgfs.Options{})
+	var files []cgfs.File
+	for path, data := range content {
+		files = append(files, cgfs.File{
+			Path:    path,
+			Content: func(context.Context, uint32) ([]byte, error) { return data, nil },
+		})
+	}
+	server, err := cgfs.Mount(mp, files, cgfs.Options{})
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("mounting the FUSE floor: %w", err)
 	}
 	e.defer_(func() {
 		if server.Unmount() != nil {
 			syscall.Unmount(mp, syscall.MNT_DETACH)
 		}
 	})
-	return filepath.Join(mp, "proc/meminfo"), nil
+	return mp, nil
 }

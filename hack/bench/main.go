@@ -1,23 +1,26 @@
 // Command bench is `make bench`: it measures cgprocfs side by side with the
-// host's own /proc and, when installed, LXCFS, in one run on one machine, so
+// host's own files and, when installed, LXCFS, in one run on one machine, so
 // that the figures are ratios taken under the same noise.
 //
-// Usage: go run ./hack/bench -bin bin/cgprocfs [-duration 3s] [-rounds 3] [-only meminfo]
+// Usage: go run ./hack/bench -bin bin/cgprocfs [-duration 1.5s] [-rounds 3] [-only files] [-files meminfo,stat]
 //
-// Layout, for whoever adds a benchmark (e.g. loadavg's CPU cost):
+// Layout, for whoever adds a benchmark:
 //   - main.go (this file): flags, the benchmark registry, the parent/child
 //     split, clean-up on exit and on Ctrl-C.
 //   - env.go: what benchmarks share: the cgprocfs and lxcfs daemons on
-//     temporary mount points (started once, on first use), memory-limited
-//     cgroups, and runChild, which re-executes this binary inside a cgroup.
+//     temporary mount points (started once, on first use), limited cgroups
+//     with sleeping processes, and runChild, which re-executes this binary
+//     inside a cgroup.
 //   - stats.go: latency summaries and the table.
-//   - meminfo.go: the open+read+close benchmark of proc/meminfo.
+//   - files.go: the open+read+close benchmark of every served file;
+//     floor.go: the FUSE floor it compares against.
+//   - loadavg.go: the CPU cost of tracking the load of many cgroups.
 //
 // To add one, put it in its own file with an init func that calls register
 // with a benchmark: Run is the parent side (set up through env, run the
 // measuring part with env.runChild, print results); Child, if any, is what
 // runs inside the cgroup (args from runChild, a result written to stdout).
-// Benchmarks run meminfo first, then in name order; -only picks some. Setup
+// Benchmarks run files first, then in name order; -only picks some. Setup
 // failures return errors (exit 1); figures never make the run fail.
 package main
 
@@ -51,13 +54,13 @@ var benchmarks []benchmark
 // register adds a benchmark; call it from an init func.
 func register(b benchmark) {
 	benchmarks = append(benchmarks, b)
-	// meminfo first, the rest by name: a later benchmark may leave load
+	// files first, the rest by name: a later benchmark may leave load
 	// behind (daemons tracking many cgroups) that would add to the noise
-	// of meminfo's latencies.
+	// of the files' latencies.
 	sort.SliceStable(benchmarks, func(i, j int) bool {
 		a, b := benchmarks[i].Name, benchmarks[j].Name
-		if (a == "meminfo") != (b == "meminfo") {
-			return a == "meminfo"
+		if (a == "files") != (b == "files") {
+			return a == "files"
 		}
 		return a < b
 	})
@@ -77,9 +80,12 @@ func main() {
 		names = append(names, b.Name)
 	}
 	bin := flag.String("bin", "bin/cgprocfs", "the cgprocfs binary to benchmark")
-	duration := flag.Duration("duration", 3*time.Second, "measuring time per target and reader count, split over the rounds")
+	// 9 files, 4 targets, 2 reader counts: 1.5 s each keeps the files
+	// benchmark under 2 minutes, the whole run under 5.
+	duration := flag.Duration("duration", 1500*time.Millisecond, "files: measuring time per file, target and reader count, split over the rounds")
 	rounds := flag.Int("rounds", 3, "rounds the targets take turns in, so that noise hits all alike")
 	only := flag.String("only", "", "comma-separated benchmarks to run, of: "+strings.Join(names, ", "))
+	files := flag.String("files", "", "files: comma-separated files to read, of: "+fileNames()+" (default all)")
 	noLxcfs := flag.Bool("no-lxcfs", false, "leave LXCFS out even when it is installed")
 	cpuprofile := flag.String("cpuprofile", "", "write the cgprocfs daemon's CPU profile to this file (needs its hidden --cpuprofile flag)")
 	flag.Usage = func() {
@@ -107,6 +113,11 @@ func main() {
 			run = append(run, benchmarks[i])
 		}
 	}
+	picked, err := pickFiles(*files)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench: -files:", err)
+		os.Exit(2)
+	}
 	if os.Geteuid() != 0 {
 		fmt.Fprintln(os.Stderr, "bench: must run as root (it mounts FUSE filesystems and creates cgroups)")
 		os.Exit(1)
@@ -117,6 +128,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
+	e.files = picked
 	// Ctrl-C and SIGTERM clean up too: the daemons, mounts and cgroups
 	// must not outlive the run.
 	sig := make(chan os.Signal, 1)

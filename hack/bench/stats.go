@@ -51,11 +51,16 @@ func percentile(lat []time.Duration, p int) time.Duration {
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.3f ms", float64(d)/float64(time.Millisecond)) }
 
-// printTable writes one row per summary.
+// printTable writes one row per summary; one never measured (no wall
+// time: the target does not serve the file) is a row of dashes.
 func printTable(w io.Writer, rows []summary) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "target\treaders\treads/s\tp50\tp99\tmax\terrors\t")
 	for _, r := range rows {
+		if r.Seconds <= 0 {
+			fmt.Fprintf(tw, "%s\t%d\t-\t-\t-\t-\t-\t\n", r.Target, r.Readers)
+			continue
+		}
 		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%s\t%s\t%s\t%d\t\n", r.Target, r.Readers, r.PerSecond(), ms(r.P50), ms(r.P99), ms(r.Max), r.Errors)
 	}
 	tw.Flush()
