@@ -89,23 +89,32 @@ func (p *Provider) ContainerCPUTimes(c *caller.Caller) (CPUTimes, error) {
 	if err != nil {
 		return CPUTimes{}, err
 	}
-	_, total, _, err := p.cpuLines(c, cpus)
+	r, err := p.cpuReading(c, cpus)
 	if err != nil {
 		return CPUTimes{}, err
 	}
+	total := r.total
 	return CPUTimes{VisibleCPUs: len(cpus), User: total.User, System: total.System, Steal: total.Steal, Idle: total.Idle}, nil
 }
 
-// cpuLines reads the caller's CPU usage and its threads and folds them into
-// its accumulator.
-func (p *Provider) cpuLines(c *caller.Caller, cpus []int) ([]cpuTimes, cpuTimes, taskScan, error) {
+// cpuReading is a container's /proc/stat figures: one line per visible CPU,
+// their total, and what its threads were doing.
+type cpuReading struct {
+	lines []cpuTimes
+	total cpuTimes
+	tasks taskScan
+}
+
+// cpuReading reads the caller's CPU usage and its threads and folds them
+// into its accumulator.
+func (p *Provider) cpuReading(c *caller.Caller, cpus []int) (cpuReading, error) {
 	u, err := p.cfg.Cgroups.CPUUsage(c.Cgroup)
 	if err != nil {
-		return nil, cpuTimes{}, taskScan{}, fmt.Errorf("cpu usage of %s: %w", c.Cgroup.Path(cgroupview.CPUTimeResource), err)
+		return cpuReading{}, fmt.Errorf("cpu usage of %s: %w", c.Cgroup.Path(cgroupview.CPUTimeResource), err)
 	}
 	now, err := bootNanos()
 	if err != nil {
-		return nil, cpuTimes{}, taskScan{}, err
+		return cpuReading{}, err
 	}
 	// The container started when its pid namespace's init did; a caller
 	// in the host's pid namespace is no container's init, so its cgroup
@@ -117,14 +126,14 @@ func (p *Provider) cpuLines(c *caller.Caller, cpus []int) ([]cpuTimes, cpuTimes,
 	key := c.Cgroup.Key(cgroupview.CPUTimeResource) + "\x00" + c.Cgroup.Key(cgroupview.CPUQuotaResource) + "\x00" + c.Cgroup.Key(cgroupview.CPUSetResource)
 	dir, err := c.Cgroup.Dir(cgroupview.CPUTimeResource)
 	if err != nil {
-		return nil, cpuTimes{}, taskScan{}, err
+		return cpuReading{}, err
 	}
 	a, _ := p.cpu.get(key, dir)
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	tasks := p.scanTasks(c)
-	lines, total := a.update(now, start, cpus, u, tasks.waits)
-	return lines, total, tasks, nil
+	r := cpuReading{tasks: p.scanTasks(c)}
+	r.lines, r.total = a.update(now, start, cpus, u, r.tasks.waits)
+	return r, nil
 }
 
 func bootNanos() (int64, error) {

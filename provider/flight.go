@@ -2,8 +2,6 @@ package provider
 
 import (
 	"sync"
-
-	"github.com/cgprocfs/cgprocfs/procfiles"
 )
 
 // memFlights shares one reading of a cgroup's memory among readers of the
@@ -32,11 +30,9 @@ type flightGate struct {
 	next *flight // queued: joinable until it starts
 }
 
-// memResult is containerMemory's result past resolving the caller.
+// memResult is a shared reading of a cgroup's memory view.
 type memResult struct {
-	cm   *procfiles.ContainerMemory
-	host *procfiles.Meminfo
-	raw  []byte
+	view memView
 	err  error
 }
 

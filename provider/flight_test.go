@@ -27,12 +27,12 @@ func TestFlightsShareOnlyLaterReadings(t *testing.T) {
 					reads.Add(1)
 					started := clock.Add(1)
 					time.Sleep(20 * time.Microsecond)
-					// The key and the start travel in raw.
-					return memResult{raw: []byte(fmt.Sprintf("%s %d", key, started))}
+					// The key and the start travel in hostRaw.
+					return memResult{view: memView{hostRaw: []byte(fmt.Sprintf("%s %d", key, started))}}
 				})
 				var k string
 				var started int64
-				fmt.Sscanf(string(r.raw), "%s %d", &k, &started)
+				fmt.Sscanf(string(r.view.hostRaw), "%s %d", &k, &started)
 				if k != key {
 					errs <- fmt.Errorf("key %s got key %s's reading", key, k)
 					return

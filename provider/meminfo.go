@@ -10,26 +10,34 @@ import (
 	"github.com/cgprocfs/cgprocfs/procfiles"
 )
 
-// containerMemory is the caller's memory view; nil with the host's meminfo
-// bytes when the caller sits in the root memory cgroup, which sees the host.
-func (p *Provider) containerMemory(pid uint32) (*procfiles.ContainerMemory, *procfiles.Meminfo, []byte, error) {
+// memView is a caller's memory view: the container's figures and the
+// host's meminfo they are rendered into, or, for a caller that sees the
+// host (the root memory cgroup), only the host's meminfo bytes.
+type memView struct {
+	container *procfiles.ContainerMemory // nil: the caller sees the host
+	host      *procfiles.Meminfo
+	hostRaw   []byte
+}
+
+// containerMemory is the caller's memory view.
+func (p *Provider) containerMemory(pid uint32) (memView, error) {
 	c, err := p.caller(pid)
 	if err != nil {
-		return nil, nil, nil, err
+		return memView{}, err
 	}
 	if c.Cgroup.IsRoot(cgroupview.MemoryResource) {
 		raw, err := p.hostFile("meminfo")
 		if err != nil {
-			return nil, nil, nil, fmt.Errorf("host meminfo: %w", err)
+			return memView{}, fmt.Errorf("host meminfo: %w", err)
 		}
-		return nil, nil, raw, nil
+		return memView{hostRaw: raw}, nil
 	}
 	// Readers of one cgroup opening at once share a reading that starts
 	// after they arrived (flight.go).
 	r := p.memFlights.do(c.Cgroup.Key(cgroupview.MemoryResource), func() memResult {
 		return p.readContainerMemory(c)
 	})
-	return r.cm, r.host, r.raw, r.err
+	return r.view, r.err
 }
 
 // readContainerMemory reads the host's and the cgroup's memory files.
@@ -46,30 +54,30 @@ func (p *Provider) readContainerMemory(c *caller.Caller) memResult {
 		if err != nil {
 			return memResult{err: fmt.Errorf("host meminfo: %w", err)}
 		}
-		return memResult{raw: raw}
+		return memResult{view: memView{hostRaw: raw}}
 	}
 	if err != nil {
 		return memResult{err: fmt.Errorf("memory of %s: %w", c.Cgroup.Path(cgroupview.MemoryResource), err)}
 	}
 	cm := procfiles.ComputeMemory(host, cgroupMemory(mem), p.cfg.Memory.ActiveFileUsedPercent, p.cfg.Memory.HideSwap)
-	return memResult{cm: &cm, host: host}
+	return memResult{view: memView{container: &cm, host: host}}
 }
 
 func (p *Provider) meminfo(ctx context.Context, pid uint32) ([]byte, error) {
-	cm, host, raw, err := p.containerMemory(pid)
-	if err != nil || cm == nil {
-		return raw, err
+	v, err := p.containerMemory(pid)
+	if err != nil || v.container == nil {
+		return v.hostRaw, err
 	}
-	return procfiles.RenderMeminfo(host, *cm), nil
+	return procfiles.RenderMeminfo(v.host, *v.container), nil
 }
 
 func (p *Provider) swaps(ctx context.Context, pid uint32) ([]byte, error) {
-	cm, _, _, err := p.containerMemory(pid)
+	v, err := p.containerMemory(pid)
 	if err != nil {
 		return nil, err
 	}
-	if cm == nil {
+	if v.container == nil {
 		return p.hostFile("swaps")
 	}
-	return procfiles.RenderSwaps(*cm), nil
+	return procfiles.RenderSwaps(*v.container), nil
 }

@@ -28,13 +28,13 @@ func (p *Provider) stat(ctx context.Context, pid uint32) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	lines, total, tasks, err := p.cpuLines(c, cpus)
+	r, err := p.cpuReading(c, cpus)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]procfiles.CPUStat, len(lines))
-	for i, l := range lines {
+	out := make([]procfiles.CPUStat, len(r.lines))
+	for i, l := range r.lines {
 		out[i] = toTicks(l)
 	}
-	return procfiles.RenderStat(host, toTicks(total), out, tasks.running, tasks.blocked), nil
+	return procfiles.RenderStat(host, toTicks(r.total), out, r.tasks.running, r.tasks.blocked), nil
 }
