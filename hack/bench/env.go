@@ -38,9 +38,13 @@ type env struct {
 	cleaned  bool
 
 	cgprocfs *daemon
-	lxcfs    *daemon
-	lxcfsErr error
-	lxcfsSet bool
+	// baselineBin, when set, is a second cgprocfs binary measured beside
+	// the first (an earlier build, to show a change is no slower).
+	baselineBin string
+	baseline    *daemon
+	lxcfs       *daemon
+	lxcfsErr    error
+	lxcfsSet    bool
 }
 
 // daemon is a FUSE daemon serving a mount point.
@@ -154,6 +158,21 @@ func (e *env) startCgprocfs() (*daemon, error) {
 		return nil, err
 	}
 	e.cgprocfs = d
+	return d, nil
+}
+
+// startBaseline starts the baseline cgprocfs once on its own temporary
+// mount point; nil, nil when no baseline was asked for.
+func (e *env) startBaseline() (*daemon, error) {
+	if e.baselineBin == "" || e.baseline != nil {
+		return e.baseline, nil
+	}
+	mp := filepath.Join(e.tmp, "baseline")
+	d, err := e.startDaemon("baseline", mp, e.baselineBin, "mount", mp)
+	if err != nil {
+		return nil, err
+	}
+	e.baseline = d
 	return d, nil
 }
 

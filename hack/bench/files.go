@@ -56,6 +56,7 @@ const (
 // Target names, in the order each file's targets take their turns.
 const (
 	targetCgprocfs = "cgprocfs"
+	targetBaseline = "baseline"
 	targetLxcfs    = "lxcfs"
 	targetFloor    = "FUSE floor"
 	targetHost     = "host"
@@ -154,6 +155,10 @@ func runFiles(e *env) error {
 		fmt.Printf("warning: lxcfs left out: %v\n", err)
 		lx = nil
 	}
+	base, err := e.startBaseline()
+	if err != nil {
+		return err
+	}
 	disk := ""
 	if slices.ContainsFunc(e.files, func(f servedFile) bool { return strings.Contains(f.Path, "DISK") || f.Name == "diskstats" }) {
 		if disk, err = pickDisk(d.mountpoint); err != nil {
@@ -165,6 +170,9 @@ func runFiles(e *env) error {
 		rel := strings.ReplaceAll(f.Path, "DISK", disk)
 		s := fileSpec{Name: f.Name, Path: rel}
 		s.Targets = append(s.Targets, fileTarget{targetCgprocfs, filepath.Join(d.mountpoint, rel)})
+		if base != nil {
+			s.Targets = append(s.Targets, fileTarget{targetBaseline, filepath.Join(base.mountpoint, rel)})
+		}
 		if lx != nil && f.Lxcfs {
 			s.Targets = append(s.Targets, fileTarget{targetLxcfs, filepath.Join(lx.mountpoint, rel)})
 		}
@@ -269,6 +277,9 @@ func runFiles(e *env) error {
 	}
 
 	targets := []string{targetCgprocfs}
+	if base != nil {
+		targets = append(targets, targetBaseline)
+	}
 	if lx != nil {
 		targets = append(targets, targetLxcfs)
 	}
@@ -300,7 +311,7 @@ func runFiles(e *env) error {
 	fmt.Println("\nsummary: cgprocfs's reads/s divided by lxcfs's and by the FUSE floor's (above 1x: cgprocfs is faster),")
 	fmt.Println("and cgprocfs's p99 with 8 readers against the floor's (above 1x: cgprocfs is slower)")
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "file\t/lxcfs 1 reader\t/floor 1 reader\t/lxcfs 8 readers\tp99 8 readers\tfloor p99\tp99/floor p99\t")
+	fmt.Fprintln(tw, "file\t/lxcfs 1 reader\t/floor 1 reader\t/lxcfs 8 readers\tp99 8 readers\tfloor p99\tp99/floor p99\t/baseline 1 reader\t/baseline 8 readers\t")
 	ratio := func(a, b float64) string {
 		if a <= 0 || b <= 0 {
 			return "-"
@@ -318,9 +329,10 @@ func runFiles(e *env) error {
 		cg1, cg8 := find(s.Name, targetCgprocfs, 1), find(s.Name, targetCgprocfs, 8)
 		fl1, fl8 := find(s.Name, targetFloor, 1), find(s.Name, targetFloor, 8)
 		lx1, lx8 := find(s.Name, targetLxcfs, 1), find(s.Name, targetLxcfs, 8)
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", s.Name,
+		bl1, bl8 := find(s.Name, targetBaseline, 1), find(s.Name, targetBaseline, 8)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", s.Name,
 			ratio(perSecond(cg1), perSecond(lx1)), ratio(perSecond(cg1), perSecond(fl1)), ratio(perSecond(cg8), perSecond(lx8)),
-			msOrDash(cg8), msOrDash(fl8), ratio(p99(cg8), p99(fl8)))
+			msOrDash(cg8), msOrDash(fl8), ratio(p99(cg8), p99(fl8)), ratio(perSecond(cg1), perSecond(bl1)), ratio(perSecond(cg8), perSecond(bl8)))
 	}
 	tw.Flush()
 	if slices.ContainsFunc(specs, func(s fileSpec) bool { return s.Name == "meminfo" }) {

@@ -29,6 +29,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -87,6 +88,7 @@ func main() {
 	only := flag.String("only", "", "comma-separated benchmarks to run, of: "+strings.Join(names, ", "))
 	files := flag.String("files", "", "files: comma-separated files to read, of: "+fileNames()+" (default all)")
 	noLxcfs := flag.Bool("no-lxcfs", false, "leave LXCFS out even when it is installed")
+	baseline := flag.String("baseline", "", "files: a second cgprocfs binary (an earlier build) measured beside -bin in the same run")
 	cpuprofile := flag.String("cpuprofile", "", "write the cgprocfs daemon's CPU profile to this file (needs its hidden --cpuprofile flag)")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: %s [flags]\n\nbenchmarks:\n", os.Args[0])
@@ -129,6 +131,12 @@ func main() {
 		os.Exit(1)
 	}
 	e.files = picked
+	if *baseline != "" {
+		if e.baselineBin, err = filepath.Abs(*baseline); err != nil {
+			fmt.Fprintln(os.Stderr, "bench: -baseline:", err)
+			os.Exit(2)
+		}
+	}
 	// Ctrl-C and SIGTERM clean up too: the daemons, mounts and cgroups
 	// must not outlive the run.
 	sig := make(chan os.Signal, 1)
