@@ -30,6 +30,9 @@ func newApp() *cli.App {
 		OnUsageError: oneLineUsageError,
 		Commands: []*cli.Command{
 			mountCommand(),
+			attachCommand(),
+			detachCommand(),
+			statusCommand(),
 			{
 				Name:  "version",
 				Usage: "print the version",

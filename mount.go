@@ -16,6 +16,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/cgprocfs/cgprocfs/attach"
 	"github.com/cgprocfs/cgprocfs/caller"
 	"github.com/cgprocfs/cgprocfs/cgroupview"
 	"github.com/cgprocfs/cgprocfs/fs"
@@ -187,9 +188,31 @@ func serve(cfg mountConfig, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("mounting %s: %w", cfg.mountpoint, err)
 	}
+	// Containers still holding binds of a previous cgprocfs at this mount
+	// point get binds of this one before we say we serve.
+	reattach(&attach.Attacher{Mountpoint: cfg.mountpoint, FS: kfs, Log: log}, log)
+	if err := fs.WriteState(fs.StateDir, fs.State{Mountpoint: cfg.mountpoint, ServerPid: os.Getpid(), Version: version}); err != nil {
+		log.Warn("cgprocfs status will not know this daemon", "err", err)
+	}
+	defer fs.RemoveState(fs.StateDir, cfg.mountpoint, os.Getpid())
 	h := cgroups.Hierarchy()
 	log.Info("serving", "mountpoint", cfg.mountpoint, "cgroup", h.Mode.String(), "cgroup-root", h.Root, "version", version)
 	return fs.Serve(ctx, server, cfg.mountpoint, log)
+}
+
+// reattach replaces the binds of a dead connection in every container with
+// binds of the live mount; failures are logged and never stop the daemon.
+func reattach(a *attach.Attacher, log *slog.Logger) {
+	start := time.Now()
+	nss, err := attach.Scan(a.FS)
+	if err != nil {
+		log.Warn("looking for containers to re-attach", "err", err)
+		return
+	}
+	r, err := a.Reattach(nss)
+	if r.Replaced > 0 || err != nil {
+		log.Info("re-attach done", "binds", r.Replaced, "namespaces-seen", len(nss), "took", time.Since(start).Round(time.Millisecond), "failed", err != nil)
+	}
 }
 
 // checkHost refuses a host where mounting cannot work, before any change.

@@ -23,7 +23,7 @@ func ClaimMountpoint(mountpoint string, log *slog.Logger) error {
 		return err
 	}
 	if mounted {
-		if live(mountpoint) {
+		if Live(mountpoint) {
 			return fmt.Errorf("a live cgprocfs already serves %s", mountpoint)
 		}
 		log.Warn("replacing stale cgprocfs mount", "mountpoint", mountpoint)
@@ -37,11 +37,11 @@ func ClaimMountpoint(mountpoint string, log *slog.Logger) error {
 	return nil
 }
 
-// live tells whether the filesystem at mountpoint answers. A dead FUSE
+// Live tells whether the filesystem at mountpoint answers. A dead FUSE
 // daemon's mount answers ENOTCONN at once; a hung one is treated as live.
 // statfs always reaches the daemon, where stat may be answered from the
 // kernel's attribute cache.
-func live(mountpoint string) bool {
+func Live(mountpoint string) bool {
 	done := make(chan error, 1)
 	go func() {
 		var st syscall.Statfs_t

@@ -30,9 +30,30 @@ func runcBinary(t *testing.T) string {
 
 // runcContainer runs args in a real runc container whose config.json
 // bind-mounts the daemon's files over /proc and sets a memory limit, and
-// returns what it printed. The rootfs is busybox-static plus a read-only
-// bind of the host's /usr, so procps runs inside.
+// returns what it printed.
 func runcContainer(t *testing.T, d *daemon, memLimit int64, args ...string) string {
+	t.Helper()
+	c := newRuncBundle(t, d, memLimit, args...)
+	cmd := exec.Command(c.runc, "--root", c.state, "run", "--bundle", c.bundle, c.id)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("runc run %v: %v\nstdout: %s\nstderr: %s", args, err, stdout.String(), stderr.String())
+	}
+	return stdout.String()
+}
+
+// runcBundle is a runc container's bundle, state directory and id.
+type runcBundle struct {
+	runc, bundle, state, id string
+}
+
+// newRuncBundle writes a bundle whose container runs args with a memory
+// limit and, when d is not nil, binds the daemon's files over /proc; the
+// container and its cgroup are removed when the test ends. The rootfs is
+// busybox-static plus a read-only bind of the host's /usr, so procps runs
+// inside.
+func newRuncBundle(t *testing.T, d *daemon, memLimit int64, args ...string) runcBundle {
 	t.Helper()
 	runc := runcBinary(t)
 	bundle := t.TempDir()
@@ -65,12 +86,14 @@ func runcContainer(t *testing.T, d *daemon, memLimit int64, args ...string) stri
 		{Destination: "/usr", Type: "bind", Source: "/usr", Options: []string{"rbind", "ro"}},
 	}
 	// The files cgprocfs serves, as an operator would bind them.
-	filepath.WalkDir(d.Mountpoint, func(p string, e os.DirEntry, err error) error {
-		if err == nil && e.Type().IsRegular() {
-			mounts = append(mounts, specs.Mount{Destination: strings.TrimPrefix(p, d.Mountpoint), Type: "bind", Source: p, Options: []string{"rbind", "ro"}})
-		}
-		return nil
-	})
+	if d != nil {
+		filepath.WalkDir(d.Mountpoint, func(p string, e os.DirEntry, err error) error {
+			if err == nil && e.Type().IsRegular() {
+				mounts = append(mounts, specs.Mount{Destination: strings.TrimPrefix(p, d.Mountpoint), Type: "bind", Source: p, Options: []string{"rbind", "ro"}})
+			}
+			return nil
+		})
+	}
 	spec := specs.Spec{
 		Version: specs.Version,
 		Process: &specs.Process{
@@ -111,13 +134,7 @@ func runcContainer(t *testing.T, d *daemon, memLimit int64, args ...string) stri
 		// runc removes its cgroup on delete; make sure of it.
 		(&testCgroup{Name: id}).remove(t)
 	})
-	cmd := exec.Command(runc, "--root", state, "run", "--bundle", bundle, id)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("runc run %v: %v\nstdout: %s\nstderr: %s", args, err, stdout.String(), stderr.String())
-	}
-	return stdout.String()
+	return runcBundle{runc: runc, bundle: bundle, state: state, id: id}
 }
 
 func TestRuncContainerSeesItsMemoryLimit(t *testing.T) {
