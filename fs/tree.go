@@ -71,6 +71,10 @@ func Mount(mountpoint string, files []File, o Options) (*fuse.Server, error) {
 			DirectMountStrict: true,
 			DisableXAttrs:     true,
 			Debug:             o.Debug,
+			// Nothing served takes writes: with a read-only mount the
+			// kernel refuses every write open (O_TRUNC included),
+			// chmod and the like with EROFS before asking the daemon.
+			Options: []string{"ro"},
 			// Reads with direct I/O arrive in chunks of at most this.
 			MaxReadAhead: 128 << 10,
 		},
@@ -209,6 +213,8 @@ func (f *fileNode) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.Set
 }
 
 func (f *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
+	// The read-only mount makes the kernel refuse these with EROFS before
+	// they get here; this keeps the answer if it ever asks.
 	if flags&syscall.O_ACCMODE != syscall.O_RDONLY || flags&syscall.O_TRUNC != 0 {
 		return nil, 0, syscall.EACCES
 	}
