@@ -89,9 +89,14 @@ func Mount(mountpoint string, files []File, o Options) (*fuse.Server, error) {
 			return nil, fmt.Errorf("bad file path %q", f.Path)
 		}
 	}
-	server, err := gofs.Mount(mountpoint, root, opts)
+	server, err := fuse.NewServer(directReadsOnly{gofs.NewNodeFS(root, opts)}, mountpoint, &opts.MountOptions)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("starting the FUSE server: %w", err)
+	}
+	go server.Serve()
+	if err := server.WaitMount(); err != nil {
+		server.Unmount()
+		return nil, fmt.Errorf("starting the FUSE server: %w", err)
 	}
 	spareProcs()
 	return server, nil
@@ -200,8 +205,14 @@ var (
 )
 
 func (f *fileNode) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	// Size 0 as in /proc: the content differs per reader, and direct I/O
-	// makes readers read until EOF whatever the size says.
+	// Size 0 as in /proc: direct I/O makes read(2) read until EOF whatever
+	// the size says. The size is one per inode for all its readers, so any
+	// other value would lie to most of them: tail and less seek from it,
+	// mmap(st_size) would map it, and after a page cache read the kernel
+	// shrinks it to that reader's length, silently truncating the next
+	// reader's splice. On kernels 6.5 and later splice and sendfile of a
+	// FOPEN_DIRECT_IO file go through the page cache and stop at this size
+	// (README, "Read paths").
 	out.Mode = syscall.S_IFREG | 0o444
 	out.Nlink = 1
 	setTimes(&out.Attr, f.mtime)
