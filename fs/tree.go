@@ -44,6 +44,14 @@ type Options struct {
 	Logger *slog.Logger
 	// Debug logs every FUSE request.
 	Debug bool
+	// RequestTimeout is how long the kernel waits for an answer to any
+	// request before it aborts the connection (Linux 6.14 and later; older
+	// kernels wait forever): a hung daemon then fails its readers with
+	// ECONNABORTED and ENOTCONN rather than blocking them for good. Whole
+	// seconds, rounded up; the kernel checks about every 15 s, so the abort
+	// comes up to 15 s later, and not before 15 s. 0 means
+	// DefaultRequestTimeout; a negative value, none.
+	RequestTimeout time.Duration
 }
 
 // Mount mounts the files at mountpoint and serves them until the returned
@@ -89,7 +97,15 @@ func Mount(mountpoint string, files []File, o Options) (*fuse.Server, error) {
 			return nil, fmt.Errorf("bad file path %q", f.Path)
 		}
 	}
-	server, err := fuse.NewServer(directReadsOnly{gofs.NewNodeFS(root, opts)}, mountpoint, &opts.MountOptions)
+	// The kernel answers FUSE_INIT inside fuse.NewServer, so the request
+	// timeout in force then is the connection's.
+	raw := directReadsOnly{gofs.NewNodeFS(root, opts)}
+	var server *fuse.Server
+	err := withRequestTimeout(timeoutSeconds(o.RequestTimeout), defaultTimeoutSysctl, log, func() error {
+		var err error
+		server, err = fuse.NewServer(raw, mountpoint, &opts.MountOptions)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("starting the FUSE server: %w", err)
 	}
