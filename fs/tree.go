@@ -39,6 +39,14 @@ type Options struct {
 	Logger *slog.Logger
 	// Debug logs every FUSE request.
 	Debug bool
+	// RequestTimeout is how long the kernel waits for an answer to any
+	// request before it aborts the connection (Linux 6.14 and later; older
+	// kernels wait forever): a hung daemon then fails its readers with
+	// ECONNABORTED and ENOTCONN rather than blocking them for good. Whole
+	// seconds, rounded up; the kernel checks about every 15 s, so the abort
+	// comes up to 15 s later, and not before 15 s. 0 means
+	// DefaultRequestTimeout; a negative value, none.
+	RequestTimeout time.Duration
 }
 
 // Mount mounts the files at mountpoint and serves them until the returned
@@ -66,6 +74,10 @@ func Mount(mountpoint string, files []File, o Options) (*fuse.Server, error) {
 			DirectMountStrict: true,
 			DisableXAttrs:     true,
 			Debug:             o.Debug,
+			// Nothing served takes writes: with a read-only mount the
+			// kernel refuses every write open (O_TRUNC included),
+			// chmod and the like with EROFS before asking the daemon.
+			Options: []string{"ro"},
 			// Reads with direct I/O arrive in chunks of at most this.
 			MaxReadAhead: 128 << 10,
 		},
@@ -80,9 +92,22 @@ func Mount(mountpoint string, files []File, o Options) (*fuse.Server, error) {
 			return nil, fmt.Errorf("bad file path %q", f.Path)
 		}
 	}
-	server, err := gofs.Mount(mountpoint, root, opts)
+	// The kernel answers FUSE_INIT inside fuse.NewServer, so the request
+	// timeout in force then is the connection's.
+	raw := directReadsOnly{gofs.NewNodeFS(root, opts)}
+	var server *fuse.Server
+	err := withRequestTimeout(timeoutSeconds(o.RequestTimeout), defaultTimeoutSysctl, log, func() error {
+		var err error
+		server, err = fuse.NewServer(raw, mountpoint, &opts.MountOptions)
+		return err
+	})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("starting the FUSE server: %w", err)
+	}
+	go server.Serve()
+	if err := server.WaitMount(); err != nil {
+		server.Unmount()
+		return nil, fmt.Errorf("starting the FUSE server: %w", err)
 	}
 	spareProcs()
 	return server, nil
@@ -191,8 +216,14 @@ var (
 )
 
 func (f *fileNode) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	// Size 0 as in /proc: the content differs per reader, and direct I/O
-	// makes readers read until EOF whatever the size says.
+	// Size 0 as in /proc: direct I/O makes read(2) read until EOF whatever
+	// the size says. The size is one per inode for all its readers, so any
+	// other value would lie to most of them: tail and less seek from it,
+	// mmap(st_size) would map it, and after a page cache read the kernel
+	// shrinks it to that reader's length, silently truncating the next
+	// reader's splice. On kernels 6.5 and later splice and sendfile of a
+	// FOPEN_DIRECT_IO file go through the page cache and stop at this size
+	// (README, "Read paths").
 	out.Mode = syscall.S_IFREG | 0o444
 	out.Nlink = 1
 	setTimes(&out.Attr, f.mtime)
@@ -204,6 +235,8 @@ func (f *fileNode) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.Set
 }
 
 func (f *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
+	// The read-only mount makes the kernel refuse these with EROFS before
+	// they get here; this keeps the answer if it ever asks.
 	if flags&syscall.O_ACCMODE != syscall.O_RDONLY || flags&syscall.O_TRUNC != 0 {
 		return nil, 0, syscall.EACCES
 	}

@@ -174,3 +174,21 @@ func TestReadAtZeroAgainRebuilds(t *testing.T) {
 		t.Errorf("%d builds for one open and three reads at 0, want 3", n)
 	}
 }
+
+// The mount is read-only, so the kernel refuses write opens, O_TRUNC on a
+// read-only open included, with EROFS before the daemon is asked.
+func TestMountIsReadOnly(t *testing.T) {
+	mp := mountForTest(t, []File{{Path: "f", Content: func(ctx context.Context, pid uint32) ([]byte, error) { return []byte("ok\n"), nil }}})
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(mp, &st); err != nil || st.Flags&0x1 == 0 { // ST_RDONLY
+		t.Errorf("statfs flags %#x (%v), want ST_RDONLY", st.Flags, err)
+	}
+	for _, flags := range []int{os.O_WRONLY, os.O_RDWR, os.O_RDONLY | os.O_TRUNC} {
+		if fd, err := syscall.Open(filepath.Join(mp, "f"), flags, 0); !errors.Is(err, syscall.EROFS) {
+			t.Errorf("open with flags %#x: %v, want EROFS", flags, err)
+			if err == nil {
+				syscall.Close(fd)
+			}
+		}
+	}
+}
