@@ -43,6 +43,7 @@ func mountCommand() *cli.Command {
 			&cli.StringFlag{Name: "loadavg-counter", Value: "auto", Usage: "how to count R and D threads: bpf (thread list + one BPF task iterator run per round: exact, cheapest; needs kernel BTF, 5.14+, CAP_BPF), threads (thread list + /proc/<tid>/stat: exact), cgroupstats (netlink, cgroup v1 only; misses killable or freezable D sleeps that are not I/O waits), auto (bpf where it loads, else threads)"},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
 			&cli.BoolFlag{Name: "fuse-debug", Usage: "log every FUSE request"},
+			&cli.DurationFlag{Name: "fuse-request-timeout", Value: fs.DefaultRequestTimeout, Usage: "ask the kernel (6.14+) to abort the connection when a request stays unanswered this long, so a hung daemon fails its readers instead of hanging them (0: never)"},
 			// For profiling the read path under `make bench`.
 			&cli.StringFlag{Name: "cpuprofile", Hidden: true, Usage: "write a CPU profile to this file until exit"},
 		},
@@ -66,6 +67,7 @@ func validateFlags(c *cli.Context) error {
 		{"log-level", levelOK, "debug, info, warn or error"},
 		{"loadavg-counter", slices.Contains([]string{"auto", "bpf", "threads", "cgroupstats"}, c.String("loadavg-counter")), "auto, bpf, threads or cgroupstats"},
 		{"loadavg-idle-timeout", c.Duration("loadavg-idle-timeout") >= 0, "0 (never) or a positive duration"},
+		{"fuse-request-timeout", c.Duration("fuse-request-timeout") >= 0, "0 (never) or a positive duration"},
 		{"active-file-used-percent", c.Uint("active-file-used-percent") <= 100, "0 to 100"},
 	} {
 		if !f.ok {
@@ -96,7 +98,9 @@ type mountConfig struct {
 	cgroupRoot string
 	logLevel   slog.Level
 	fuseDebug  bool
-	cpuprofile string
+	// requestTimeout is fs.Options.RequestTimeout: negative for none.
+	requestTimeout time.Duration
+	cpuprofile     string
 	// Without Cgroups, Resolver, FS and Logger, which come from the host.
 	provider provider.Config
 }
@@ -122,6 +126,12 @@ func configFromFlags(c *cli.Context) (mountConfig, error) {
 		cgroupRoot: c.String("cgroup-root"),
 		logLevel:   level,
 		fuseDebug:  c.Bool("fuse-debug"),
+		requestTimeout: func() time.Duration {
+			if d := c.Duration("fuse-request-timeout"); d > 0 {
+				return d
+			}
+			return -1 // the flag's 0 is "never"; fs.Options' 0 is its default
+		}(),
 		cpuprofile: c.String("cpuprofile"),
 		provider: provider.Config{
 			ProcRoot: c.String("proc-root"),
@@ -184,7 +194,7 @@ func serve(cfg mountConfig, log *slog.Logger) error {
 	pc.Cgroups, pc.Resolver, pc.FS, pc.Logger = cgroups, resolver, kfs, log
 	p := provider.New(pc)
 	defer p.Close()
-	server, err := fs.Mount(cfg.mountpoint, p.Files(), fs.Options{Logger: log, Debug: cfg.fuseDebug})
+	server, err := fs.Mount(cfg.mountpoint, p.Files(), fs.Options{Logger: log, Debug: cfg.fuseDebug, RequestTimeout: cfg.requestTimeout})
 	if err != nil {
 		return fmt.Errorf("mounting %s: %w", cfg.mountpoint, err)
 	}

@@ -64,8 +64,10 @@ func Serve(ctx context.Context, server *fuse.Server, mountpoint string, log *slo
 	go func() { server.Wait(); close(served) }()
 	select {
 	case <-served:
-		log.Warn("mount went away", "mountpoint", mountpoint)
-		return nil
+		// Unmounted by other hands, or the kernel aborted the connection
+		// (a request timed out): not a clean stop, so a supervisor
+		// restarts the daemon, which re-attaches the containers.
+		return fmt.Errorf("the mount at %s went away", mountpoint)
 	case <-ctx.Done():
 	}
 	log.Info("unmounting", "mountpoint", mountpoint, "reason", context.Cause(ctx))
