@@ -30,6 +30,7 @@ func newApp() *cli.App {
 		OnUsageError: oneLineUsageError,
 		Commands: []*cli.Command{
 			mountCommand(),
+			ociHookCommand(),
 			{
 				Name:  "version",
 				Usage: "print the version",
