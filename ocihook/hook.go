@@ -39,7 +39,7 @@ func Run(cfg Config, stdin io.Reader) (Result, error) {
 		return res, err
 	}
 	res.ID = state.ID
-	if !alive(state.Pid) {
+	if state.Pid > 0 && !alive(state.Pid) {
 		return res, fmt.Errorf("the container's process %d has exited", state.Pid)
 	}
 	spec, rootfs, err := LoadSpec(state.Bundle)
@@ -88,9 +88,9 @@ func Run(cfg Config, stdin io.Reader) (Result, error) {
 	return res, nil
 }
 
-// alive tells whether pid runs. runc gives the pid as its pid namespace
-// sees it, which the hook shares (it is 1 there); other runtimes may give
-// the host's, as /proc sees it before pivot_root. Either will do.
+// alive tells whether pid runs. runc gives the pid as the container's pid
+// namespace sees it, which the hook shares (it is 1 there); a runtime may
+// give the host's, as /proc sees it before pivot_root. Either will do.
 func alive(pid int) bool {
 	if err := syscall.Kill(pid, 0); err == nil || errors.Is(err, syscall.EPERM) {
 		return true

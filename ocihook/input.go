@@ -22,7 +22,9 @@ const AnnotationEnabled = "cgprocfs.io/enabled"
 const maxState = 1 << 20
 
 // ParseState decodes the container state the runtime writes on the hook's
-// stdin, and checks it names a bundle and a process.
+// stdin, and checks it names a bundle. The pid may be 0: crun passes 0 to
+// createContainer hooks (runc passes its init's pid in the container's pid
+// namespace, 1).
 func ParseState(r io.Reader) (specs.State, error) {
 	var st specs.State
 	data, err := io.ReadAll(io.LimitReader(r, maxState+1))
@@ -43,8 +45,8 @@ func ParseState(r io.Reader) (specs.State, error) {
 		return st, errors.New("the container state on stdin has no bundle")
 	case !filepath.IsAbs(st.Bundle):
 		return st, fmt.Errorf("the container state's bundle %q is not an absolute path", st.Bundle)
-	case st.Pid <= 0:
-		return st, fmt.Errorf("the container state has no process (pid %d)", st.Pid)
+	case st.Pid < 0:
+		return st, fmt.Errorf("the container state has a negative pid %d", st.Pid)
 	}
 	return st, nil
 }
