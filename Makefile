@@ -7,8 +7,15 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 MOUNTPOINT ?= /var/lib/cgprocfs
 # How long each fuzz target runs in `make fuzz`.
 FUZZTIME ?= 30s
+# `make install`: where to (DESTDIR is prepended to every path, for
+# packaging), and what (built first when it is bin/cgprocfs).
+PREFIX ?= /usr/local
+DESTDIR ?=
+BINARY ?= bin/cgprocfs
+HOOKSDIR ?= /usr/share/containers/oci/hooks.d
+SYSTEMDDIR ?= /etc/systemd/system
 
-.PHONY: all build run deps test check unit fuzz-seeds integration test-v2 fuzz bench clean
+.PHONY: all build run deps test check unit fuzz-seeds integration test-v2 fuzz bench clean install uninstall
 
 all: build
 
@@ -56,3 +63,19 @@ bench: build
 
 clean:
 	rm -rf bin
+
+# Installs the binary, the OCI hooks.d file for podman and CRI-O (pointing
+# at the installed binary) and, when deploy/systemd has it, the unit.
+install: $(if $(filter bin/cgprocfs,$(BINARY)),build)
+	install -D -m 0755 $(BINARY) $(DESTDIR)$(PREFIX)/bin/cgprocfs
+	install -d -m 0755 $(DESTDIR)$(HOOKSDIR)
+	sed 's|"/usr/local/bin/cgprocfs"|"$(PREFIX)/bin/cgprocfs"|' deploy/oci-hooks.d/cgprocfs.json >$(DESTDIR)$(HOOKSDIR)/cgprocfs.json
+	chmod 0644 $(DESTDIR)$(HOOKSDIR)/cgprocfs.json
+	if [ -f deploy/systemd/cgprocfs.service ]; then \
+		install -d -m 0755 $(DESTDIR)$(SYSTEMDDIR) && \
+		sed 's|/usr/local/bin/cgprocfs|$(PREFIX)/bin/cgprocfs|g' deploy/systemd/cgprocfs.service >$(DESTDIR)$(SYSTEMDDIR)/cgprocfs.service && \
+		chmod 0644 $(DESTDIR)$(SYSTEMDDIR)/cgprocfs.service; \
+	fi
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/cgprocfs $(DESTDIR)$(HOOKSDIR)/cgprocfs.json $(DESTDIR)$(SYSTEMDDIR)/cgprocfs.service

@@ -112,13 +112,14 @@ func statusCommand() *cli.Command {
 				return err
 			}
 			w := c.App.Writer
-			mounted, err := fs.Mounted(mp)
+			h, err := fs.Probe(mp)
 			if err != nil {
 				return err
 			}
-			healthy := mounted && fs.Live(mp)
+			healthy := h == fs.Serving
 			fmt.Fprintf(w, "mountpoint: %s\n", mp)
 			fmt.Fprintf(w, "live: %s\n", yesNo(healthy))
+			fmt.Fprintf(w, "mount: %s\n", h)
 			if st, err := fs.ReadState(fs.StateDir, mp); err == nil {
 				alive := syscall.Kill(st.ServerPid, 0) == nil
 				healthy = healthy && alive
@@ -129,7 +130,7 @@ func statusCommand() *cli.Command {
 				healthy = false
 				fmt.Fprintf(w, "server-pid: unknown (%v)\n", err)
 			}
-			if mounted {
+			if h != fs.NotMounted {
 				kfs := kernelfs.New("/proc", kernelfs.Options{})
 				defer kfs.Close()
 				n, err := attach.CountBinding(kfs, mp)
@@ -177,12 +178,12 @@ func liveMountpoint(mp string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	mounted, err := fs.Mounted(mp)
+	h, err := fs.Probe(mp)
 	if err != nil {
 		return "", err
 	}
-	if !mounted || !fs.Live(mp) {
-		return "", fmt.Errorf("no live cgprocfs serves %s", mp)
+	if h != fs.Serving {
+		return "", fmt.Errorf("the cgprocfs at %s is %s", mp, h)
 	}
 	return mp, nil
 }

@@ -33,6 +33,7 @@ func newApp() *cli.App {
 			attachCommand(),
 			detachCommand(),
 			statusCommand(),
+			ociHookCommand(),
 			{
 				Name:  "version",
 				Usage: "print the version",

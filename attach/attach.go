@@ -3,15 +3,14 @@ package attach
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strconv"
 
 	"golang.org/x/sys/unix"
 
+	cgfs "github.com/cgprocfs/cgprocfs/fs"
 	"github.com/cgprocfs/cgprocfs/kernelfs"
 )
 
@@ -78,24 +77,21 @@ func (a *Attacher) Attach(pid int) (Result, error) {
 	for _, b := range have {
 		current[b.MountPoint] = b.Dev == live
 	}
+	served, err := cgfs.ServedFiles(a.Mountpoint)
+	if err != nil {
+		return Result{}, err
+	}
 	root := "/proc/" + strconv.Itoa(pid) + "/root"
 	var binds []Bind
-	err = filepath.WalkDir(a.Mountpoint, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || !d.Type().IsRegular() {
-			return err
-		}
-		rel := p[len(a.Mountpoint):]
+	for _, f := range served {
+		rel := "/" + f
 		if current[rel] {
-			return nil // bound to the live mount already
+			continue // bound to the live mount already
 		}
 		if _, err := os.Stat(root + rel); err != nil {
-			return nil // the container has no such file
+			continue // the container has no such file
 		}
 		binds = append(binds, Bind{MountPoint: rel, Root: rel})
-		return nil
-	})
-	if err != nil {
-		return Result{}, fmt.Errorf("listing %s: %w", a.Mountpoint, err)
 	}
 	r, err := a.bind(pid, binds, false)
 	for _, b := range binds {

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	iofs "io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -18,14 +20,14 @@ import (
 // created if missing, and a cgprocfs mount on it is detached when a crashed
 // daemon left it dead, and refused when a daemon still serves it.
 func ClaimMountpoint(mountpoint string, log *slog.Logger) error {
-	mounted, err := mountedAt("/proc", mountpoint)
+	h, err := Probe(mountpoint)
 	if err != nil {
 		return err
 	}
-	if mounted {
-		if Live(mountpoint) {
-			return fmt.Errorf("a live cgprocfs already serves %s", mountpoint)
-		}
+	switch h {
+	case Serving, Hung:
+		return fmt.Errorf("a live cgprocfs already serves %s", mountpoint)
+	case Dead:
 		log.Warn("replacing stale cgprocfs mount", "mountpoint", mountpoint)
 		if err := syscall.Unmount(mountpoint, syscall.MNT_DETACH); err != nil {
 			return fmt.Errorf("detaching stale mount %s: %w", mountpoint, err)
@@ -37,11 +39,36 @@ func ClaimMountpoint(mountpoint string, log *slog.Logger) error {
 	return nil
 }
 
-// Live tells whether the filesystem at mountpoint answers. A dead FUSE
-// daemon's mount answers ENOTCONN at once; a hung one is treated as live.
-// statfs always reaches the daemon, where stat may be answered from the
-// kernel's attribute cache.
-func Live(mountpoint string) bool {
+// Health is how a cgprocfs mount point is.
+type Health int
+
+const (
+	// NotMounted: no cgprocfs is mounted there.
+	NotMounted Health = iota
+	// Dead: mounted, but its daemon is gone (ENOTCONN or ECONNABORTED).
+	Dead
+	// Hung: mounted, and its daemon does not answer within ProbeTimeout.
+	Hung
+	// Serving: mounted and answering.
+	Serving
+)
+
+func (h Health) String() string {
+	return [...]string{"not mounted", "dead (its daemon is gone)", "hung (its daemon does not answer)", "serving"}[h]
+}
+
+// ProbeTimeout is how long Probe waits for the daemon's answer.
+const ProbeTimeout = 2 * time.Second
+
+// Probe tells whether a cgprocfs is mounted at mountpoint, an absolute path,
+// in this mount namespace, and whether its daemon answers. statfs always
+// reaches the daemon, where stat may be answered from the kernel's cache;
+// a dead daemon's mount answers ENOTCONN at once.
+func Probe(mountpoint string) (Health, error) {
+	mounted, err := mountedAt("/proc", mountpoint)
+	if err != nil || !mounted {
+		return NotMounted, err
+	}
 	done := make(chan error, 1)
 	go func() {
 		var st syscall.Statfs_t
@@ -49,10 +76,41 @@ func Live(mountpoint string) bool {
 	}()
 	select {
 	case err := <-done:
-		return !errors.Is(err, syscall.ENOTCONN) && !errors.Is(err, syscall.ECONNABORTED)
-	case <-time.After(2 * time.Second):
-		return true
+		switch {
+		case errors.Is(err, syscall.ENOTCONN), errors.Is(err, syscall.ECONNABORTED):
+			return Dead, nil
+		case err != nil:
+			return NotMounted, fmt.Errorf("statfs %s: %w", mountpoint, err)
+		}
+		return Serving, nil
+	case <-time.After(ProbeTimeout):
+		return Hung, nil
 	}
+}
+
+// ServedFiles lists the regular files under the mount at mountpoint as
+// slash-separated paths relative to it ("proc/meminfo"), in lexical order.
+// Those who bind them walk the tree rather than keep a list, so that files a
+// later version serves are bound too.
+func ServedFiles(mountpoint string) ([]string, error) {
+	var files []string
+	err := filepath.WalkDir(mountpoint, func(p string, d iofs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.Type().IsRegular() {
+			rel, err := filepath.Rel(mountpoint, p)
+			if err != nil {
+				return err
+			}
+			files = append(files, filepath.ToSlash(rel))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing the files %s serves: %w", mountpoint, err)
+	}
+	return files, nil
 }
 
 // Serve returns when server, mounted at mountpoint by Mount, stops serving:

@@ -61,7 +61,3 @@ func RemoveState(dir, mountpoint string, pid int) {
 		os.Remove(statePath(dir, mountpoint))
 	}
 }
-
-// Mounted tells whether a cgprocfs filesystem is mounted at mountpoint in
-// this mount namespace, and Live whether it answers.
-func Mounted(mountpoint string) (bool, error) { return mountedAt("/proc", mountpoint) }
