@@ -194,6 +194,12 @@ func serve(cfg mountConfig, log *slog.Logger) error {
 	pc.Cgroups, pc.Resolver, pc.FS, pc.Logger = cgroups, resolver, kfs, log
 	p := provider.New(pc)
 	defer p.Close()
+	// Written before the mount appears, so that `cgprocfs status` knows
+	// the daemon as soon as the mount answers.
+	if err := fs.WriteState(fs.StateDir, fs.State{Mountpoint: cfg.mountpoint, ServerPid: os.Getpid(), Version: version}); err != nil {
+		log.Warn("cgprocfs status will not know this daemon", "err", err)
+	}
+	defer fs.RemoveState(fs.StateDir, cfg.mountpoint, os.Getpid())
 	server, err := fs.Mount(cfg.mountpoint, p.Files(), fs.Options{Logger: log, Debug: cfg.fuseDebug, RequestTimeout: cfg.requestTimeout})
 	if err != nil {
 		return fmt.Errorf("mounting %s: %w", cfg.mountpoint, err)
@@ -201,10 +207,6 @@ func serve(cfg mountConfig, log *slog.Logger) error {
 	// Containers still holding binds of a previous cgprocfs at this mount
 	// point get binds of this one before we say we serve.
 	reattach(&attach.Attacher{Mountpoint: cfg.mountpoint, FS: kfs, Log: log}, log)
-	if err := fs.WriteState(fs.StateDir, fs.State{Mountpoint: cfg.mountpoint, ServerPid: os.Getpid(), Version: version}); err != nil {
-		log.Warn("cgprocfs status will not know this daemon", "err", err)
-	}
-	defer fs.RemoveState(fs.StateDir, cfg.mountpoint, os.Getpid())
 	h := cgroups.Hierarchy()
 	log.Info("serving", "mountpoint", cfg.mountpoint, "cgroup", h.Mode.String(), "cgroup-root", h.Root, "version", version)
 	return fs.Serve(ctx, server, cfg.mountpoint, log)

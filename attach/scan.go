@@ -99,7 +99,9 @@ func devOf(path string) (string, error) {
 }
 
 // CountBinding counts the mount namespaces other than this process's that
-// hold binds of the live mount at mountpoint.
+// hold binds of files of the live mount at mountpoint. A copy of the whole
+// mount (a namespace made after it, or one it propagated into) is no
+// container's bind and does not count.
 func CountBinding(kfs *kernelfs.FS, mountpoint string) (int, error) {
 	live, err := devOf(mountpoint)
 	if err != nil {
@@ -112,7 +114,7 @@ func CountBinding(kfs *kernelfs.FS, mountpoint string) (int, error) {
 	n := 0
 	for _, ns := range nss {
 		for _, b := range ns.Binds {
-			if b.Dev == live {
+			if b.Dev == live && b.Root != "/" {
 				n++
 				break
 			}
