@@ -43,6 +43,8 @@ func mountCommand() *cli.Command {
 			&cli.StringFlag{Name: "loadavg-counter", Value: "auto", Usage: "how to count R and D threads: bpf (thread list + one BPF task iterator run per round: exact, cheapest; needs kernel BTF, 5.14+, CAP_BPF), threads (thread list + /proc/<tid>/stat: exact), cgroupstats (netlink, cgroup v1 only; misses killable or freezable D sleeps that are not I/O waits), auto (bpf where it loads, else threads)"},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
 			&cli.BoolFlag{Name: "fuse-debug", Usage: "log every FUSE request"},
+			&cli.IntFlag{Name: "max-open-per-container", Value: fs.DefaultMaxOpenPerOwner, Usage: "how many served files one container (memory cgroup) may hold open at once; past it its opens fail with EMFILE (0: no cap)"},
+			&cli.Int64Flag{Name: "max-snapshot-bytes-per-container", Value: fs.DefaultMaxBytesPerOwner, Usage: "how many bytes of open files' content one container may hold in the daemon; past it its opens fail with EMFILE (0: no cap)"},
 			&cli.DurationFlag{Name: "fuse-request-timeout", Value: fs.DefaultRequestTimeout, Usage: "ask the kernel (6.14+) to abort the connection when a request stays unanswered this long, so a hung daemon fails its readers instead of hanging them (0: never)"},
 			// For profiling the read path under `make bench`.
 			&cli.StringFlag{Name: "cpuprofile", Hidden: true, Usage: "write a CPU profile to this file until exit"},
@@ -68,6 +70,8 @@ func validateFlags(c *cli.Context) error {
 		{"loadavg-counter", slices.Contains([]string{"auto", "bpf", "threads", "cgroupstats"}, c.String("loadavg-counter")), "auto, bpf, threads or cgroupstats"},
 		{"loadavg-idle-timeout", c.Duration("loadavg-idle-timeout") >= 0, "0 (never) or a positive duration"},
 		{"fuse-request-timeout", c.Duration("fuse-request-timeout") >= 0, "0 (never) or a positive duration"},
+		{"max-open-per-container", c.Int("max-open-per-container") >= 0, "0 (no cap) or a positive number"},
+		{"max-snapshot-bytes-per-container", c.Int64("max-snapshot-bytes-per-container") >= 0, "0 (no cap) or a positive number"},
 		{"active-file-used-percent", c.Uint("active-file-used-percent") <= 100, "0 to 100"},
 	} {
 		if !f.ok {
@@ -97,10 +101,9 @@ type mountConfig struct {
 	mountpoint string
 	cgroupRoot string
 	logLevel   slog.Level
-	fuseDebug  bool
-	// requestTimeout is fs.Options.RequestTimeout: negative for none.
-	requestTimeout time.Duration
-	cpuprofile     string
+	// fsOptions are the FUSE tree's options but for its logger.
+	fsOptions  fs.Options
+	cpuprofile string
 	// Without Cgroups, Resolver, FS and Logger, which come from the host.
 	provider provider.Config
 }
@@ -125,13 +128,12 @@ func configFromFlags(c *cli.Context) (mountConfig, error) {
 		mountpoint: mountpoint,
 		cgroupRoot: c.String("cgroup-root"),
 		logLevel:   level,
-		fuseDebug:  c.Bool("fuse-debug"),
-		requestTimeout: func() time.Duration {
-			if d := c.Duration("fuse-request-timeout"); d > 0 {
-				return d
-			}
-			return -1 // the flag's 0 is "never"; fs.Options' 0 is its default
-		}(),
+		fsOptions: fs.Options{
+			Debug:            c.Bool("fuse-debug"),
+			RequestTimeout:   zeroIsNone(c.Duration("fuse-request-timeout")),
+			MaxOpenPerOwner:  int(zeroIsNone(int64(c.Int("max-open-per-container")))),
+			MaxBytesPerOwner: zeroIsNone(c.Int64("max-snapshot-bytes-per-container")),
+		},
 		cpuprofile: c.String("cpuprofile"),
 		provider: provider.Config{
 			ProcRoot: c.String("proc-root"),
@@ -200,7 +202,7 @@ func serve(cfg mountConfig, log *slog.Logger) error {
 		log.Warn("cgprocfs status will not know this daemon", "err", err)
 	}
 	defer fs.RemoveState(fs.StateDir, cfg.mountpoint, os.Getpid())
-	server, err := fs.Mount(cfg.mountpoint, p.Files(), fs.Options{Logger: log, Debug: cfg.fuseDebug, RequestTimeout: cfg.requestTimeout})
+	server, err := fs.Mount(cfg.mountpoint, p.Files(), fsOptions(cfg, log))
 	if err != nil {
 		return fmt.Errorf("mounting %s: %w", cfg.mountpoint, err)
 	}
@@ -225,6 +227,21 @@ func reattach(a *attach.Attacher, log *slog.Logger) {
 	if r.Replaced > 0 || err != nil {
 		log.Info("re-attach done", "binds", r.Replaced, "namespaces-seen", len(nss), "took", time.Since(start).Round(time.Millisecond), "failed", err != nil)
 	}
+}
+
+// zeroIsNone maps a flag's 0, "none", to fs.Options' negative "none" (its
+// 0 is the default).
+func zeroIsNone[T ~int64](v T) T {
+	if v == 0 {
+		return -1
+	}
+	return v
+}
+
+func fsOptions(cfg mountConfig, log *slog.Logger) fs.Options {
+	o := cfg.fsOptions
+	o.Logger = log
+	return o
 }
 
 // checkHost refuses a host where mounting cannot work, before any change.

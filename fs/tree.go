@@ -47,6 +47,13 @@ type Options struct {
 	// comes up to 15 s later, and not before 15 s. 0 means
 	// DefaultRequestTimeout; a negative value, none.
 	RequestTimeout time.Duration
+	// MaxOpenPerOwner and MaxBytesPerOwner cap what one container (the
+	// owner a ContentFunc names with SetOwner) may hold open: files, and
+	// bytes of their snapshots. Past a cap its opens fail with EMFILE. 0
+	// means DefaultMaxOpenPerOwner and DefaultMaxBytesPerOwner; a negative
+	// value, no cap.
+	MaxOpenPerOwner  int
+	MaxBytesPerOwner int64
 }
 
 // Mount mounts the files at mountpoint and serves them until the returned
@@ -58,6 +65,7 @@ func Mount(mountpoint string, files []File, o Options) (*fuse.Server, error) {
 	}
 	now := time.Now()
 	root := &dirNode{mtime: now}
+	lim := newLimiter(o.MaxOpenPerOwner, o.MaxBytesPerOwner, log)
 	// Everything is static but content, so the kernel may cache names and
 	// attributes for long.
 	long := time.Hour
@@ -83,7 +91,7 @@ func Mount(mountpoint string, files []File, o Options) (*fuse.Server, error) {
 		},
 		OnAdd: func(ctx context.Context) {
 			for _, f := range files {
-				addFile(ctx, root, f, now, log)
+				addFile(ctx, root, f, now, lim, log)
 			}
 		},
 	}
@@ -110,6 +118,9 @@ func Mount(mountpoint string, files []File, o Options) (*fuse.Server, error) {
 		return nil, fmt.Errorf("starting the FUSE server: %w", err)
 	}
 	spareProcs()
+	stop := make(chan struct{})
+	go func() { server.Wait(); close(stop) }()
+	go lim.reclaim(stop)
 	return server, nil
 }
 
@@ -128,7 +139,7 @@ func spareProcs() {
 	}
 }
 
-func addFile(ctx context.Context, root *dirNode, f File, mtime time.Time, log *slog.Logger) {
+func addFile(ctx context.Context, root *dirNode, f File, mtime time.Time, lim *limiter, log *slog.Logger) {
 	parts := strings.Split(f.Path, "/")
 	dir := &root.Inode
 	for _, name := range parts[:len(parts)-1] {
@@ -139,7 +150,7 @@ func addFile(ctx context.Context, root *dirNode, f File, mtime time.Time, log *s
 		}
 		dir = child
 	}
-	node := &fileNode{content: f.Content, mtime: mtime, log: log.With("file", f.Path)}
+	node := &fileNode{content: f.Content, mtime: mtime, lim: lim, log: log.With("file", f.Path)}
 	dir.AddChild(parts[len(parts)-1], dir.NewPersistentInode(ctx, node, gofs.StableAttr{Mode: syscall.S_IFREG}), false)
 }
 
@@ -206,6 +217,7 @@ type fileNode struct {
 	gofs.Inode
 	content ContentFunc
 	mtime   time.Time
+	lim     *limiter
 	log     *slog.Logger
 }
 
@@ -213,6 +225,11 @@ var (
 	_ gofs.NodeGetattrer = (*fileNode)(nil)
 	_ gofs.NodeSetattrer = (*fileNode)(nil)
 	_ gofs.NodeOpener    = (*fileNode)(nil)
+)
+
+var (
+	_ gofs.FileReader   = (*snapshot)(nil)
+	_ gofs.FileReleaser = (*snapshot)(nil)
 )
 
 func (f *fileNode) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
@@ -240,13 +257,16 @@ func (f *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 	if flags&syscall.O_ACCMODE != syscall.O_RDONLY || flags&syscall.O_TRUNC != 0 {
 		return nil, 0, syscall.EACCES
 	}
-	data, errno := f.build(ctx)
+	data, owner, errno := f.build(ctx)
 	if errno != 0 {
+		return nil, 0, errno
+	}
+	if errno := f.lim.acquire(owner, len(data)); errno != 0 {
 		return nil, 0, errno
 	}
 	// NOFLUSH: nothing is ever written, so close(2) need not wait for a
 	// FLUSH round trip to the daemon (kernels before 5.16 ignore it).
-	return &snapshot{data: data, node: f}, fuse.FOPEN_DIRECT_IO | fuse.FOPEN_NOFLUSH, 0
+	return &snapshot{data: data, node: f, owner: owner}, fuse.FOPEN_DIRECT_IO | fuse.FOPEN_NOFLUSH, 0
 }
 
 // snapshot is the content of one open; its reads are served from it until
@@ -256,13 +276,13 @@ func (f *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 // built for the thread that reads.
 type snapshot struct {
 	node *fileNode
-	mu   sync.Mutex
-	data []byte
+	// owner is the container the open is charged to.
+	owner string
+	mu    sync.Mutex
+	data  []byte
 	// read is set by the first read at offset 0.
 	read bool
 }
-
-var _ gofs.FileReader = (*snapshot)(nil)
 
 func (s *snapshot) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
 	if off < 0 {
@@ -286,30 +306,42 @@ func (s *snapshot) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadR
 }
 
 func (s *snapshot) rebuild(ctx context.Context) syscall.Errno {
-	data, errno := s.node.build(ctx)
+	data, _, errno := s.node.build(ctx)
 	if errno == 0 {
+		s.node.lim.resize(s.owner, len(s.data), len(data))
 		s.data = data
 	}
 	return errno
 }
 
-// build makes the file's content for the thread that asks. An error that
-// carries an errno (ErrorErrno) gives that errno; any other gives EIO.
-func (f *fileNode) build(ctx context.Context) ([]byte, syscall.Errno) {
+// Release ends the open: its snapshot no longer counts against its owner.
+func (s *snapshot) Release(ctx context.Context) syscall.Errno {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.node.lim.release(s.owner, len(s.data))
+	s.data = nil
+	return 0
+}
+
+// build makes the file's content for the thread that asks, and says whom it
+// is charged to (SetOwner). An error that carries an errno (ErrorErrno)
+// gives that errno; any other gives EIO.
+func (f *fileNode) build(ctx context.Context) ([]byte, string, syscall.Errno) {
 	caller, ok := fuse.FromContext(ctx)
 	if !ok {
-		return nil, syscall.EIO
+		return nil, "", syscall.EIO
 	}
-	data, err := f.content(ctx, caller.Pid)
+	slot := &ownerSlot{}
+	data, err := f.content(context.WithValue(ctx, ownerKey{}, slot), caller.Pid)
 	if err != nil {
 		var e ErrorErrno
 		if errors.As(err, &e) {
-			return nil, e.Errno()
+			return nil, "", e.Errno()
 		}
 		f.log.Warn("building content failed", "pid", caller.Pid, "err", err)
-		return nil, syscall.EIO
+		return nil, "", syscall.EIO
 	}
-	return data, 0
+	return data, slot.owner, 0
 }
 
 func setTimes(a *fuse.Attr, t time.Time) {

@@ -12,7 +12,7 @@ import (
 // visible CPUs, numbered from 0.
 func (p *Provider) cpuList(name string) func(context.Context, uint32) ([]byte, error) {
 	return func(ctx context.Context, pid uint32) ([]byte, error) {
-		c, err := p.caller(pid)
+		c, err := p.caller(ctx, pid)
 		if err != nil {
 			return nil, err
 		}

@@ -27,8 +27,8 @@ type diskView struct {
 	counters map[procfiles.Dev]procfiles.DiskCounters
 }
 
-func (p *Provider) diskView(pid uint32) (*diskView, error) {
-	c, err := p.caller(pid)
+func (p *Provider) diskView(ctx context.Context, pid uint32) (*diskView, error) {
+	c, err := p.caller(ctx, pid)
 	if err != nil {
 		return nil, err
 	}
@@ -66,7 +66,7 @@ func (p *Provider) diskView(pid uint32) (*diskView, error) {
 // diskstats is the caller's /proc/diskstats: the host's file for a caller in
 // the root cgroup, else one line per device its cgroup has counters for.
 func (p *Provider) diskstats(ctx context.Context, pid uint32) ([]byte, error) {
-	v, err := p.diskView(pid)
+	v, err := p.diskView(ctx, pid)
 	if err != nil {
 		return nil, err
 	}
@@ -100,7 +100,7 @@ func (p *Provider) blockStatFiles() []fs.File {
 		}
 		files = append(files, fs.File{
 			Path:    "sys/block/" + name + "/stat",
-			Content: func(ctx context.Context, pid uint32) ([]byte, error) { return p.blockStat(pid, name, diskDev(dev)) },
+			Content: func(ctx context.Context, pid uint32) ([]byte, error) { return p.blockStat(ctx, pid, name, diskDev(dev)) },
 		})
 	}
 	return files
@@ -110,8 +110,8 @@ func (p *Provider) blockStatFiles() []fs.File {
 // in the root cgroup, else the device's counters from the caller's
 // diskstats, zeros when it has none, with as many counters as the host's
 // diskstats lines.
-func (p *Provider) blockStat(pid uint32, name string, dev procfiles.Dev) ([]byte, error) {
-	v, err := p.diskView(pid)
+func (p *Provider) blockStat(ctx context.Context, pid uint32, name string, dev procfiles.Dev) ([]byte, error) {
+	v, err := p.diskView(ctx, pid)
 	if err != nil {
 		return nil, err
 	}

@@ -13,7 +13,7 @@ import (
 
 // loadavgFile serves /proc/loadavg.
 func (p *Provider) loadavgFile(ctx context.Context, pid uint32) ([]byte, error) {
-	c, err := p.caller(pid)
+	c, err := p.caller(ctx, pid)
 	if err != nil {
 		return nil, err
 	}

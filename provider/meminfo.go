@@ -20,8 +20,8 @@ type memView struct {
 }
 
 // containerMemory is the caller's memory view.
-func (p *Provider) containerMemory(pid uint32) (memView, error) {
-	c, err := p.caller(pid)
+func (p *Provider) containerMemory(ctx context.Context, pid uint32) (memView, error) {
+	c, err := p.caller(ctx, pid)
 	if err != nil {
 		return memView{}, err
 	}
@@ -64,7 +64,7 @@ func (p *Provider) readContainerMemory(c *caller.Caller) memResult {
 }
 
 func (p *Provider) meminfo(ctx context.Context, pid uint32) ([]byte, error) {
-	v, err := p.containerMemory(pid)
+	v, err := p.containerMemory(ctx, pid)
 	if err != nil || v.container == nil {
 		return v.hostRaw, err
 	}
@@ -72,7 +72,7 @@ func (p *Provider) meminfo(ctx context.Context, pid uint32) ([]byte, error) {
 }
 
 func (p *Provider) swaps(ctx context.Context, pid uint32) ([]byte, error) {
-	v, err := p.containerMemory(pid)
+	v, err := p.containerMemory(ctx, pid)
 	if err != nil {
 		return nil, err
 	}

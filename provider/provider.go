@@ -139,11 +139,15 @@ func (p *Provider) forgetLoop(ctx context.Context) {
 	}
 }
 
-func (p *Provider) caller(pid uint32) (*caller.Caller, error) {
+// caller resolves who is asking, and charges the open to the caller's
+// container (its memory cgroup), whose open files and snapshot bytes the
+// fs package caps.
+func (p *Provider) caller(ctx context.Context, pid uint32) (*caller.Caller, error) {
 	c, err := p.cfg.Resolver.Resolve(int(pid))
 	if err != nil {
 		return nil, fmt.Errorf("resolving caller %d: %w", pid, err)
 	}
+	fs.SetOwner(ctx, c.Cgroup.Path(cgroupview.MemoryResource))
 	return c, nil
 }
 

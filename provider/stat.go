@@ -12,7 +12,7 @@ import (
 
 // stat serves proc/stat.
 func (p *Provider) stat(ctx context.Context, pid uint32) ([]byte, error) {
-	c, err := p.caller(pid)
+	c, err := p.caller(ctx, pid)
 	if err != nil {
 		return nil, err
 	}

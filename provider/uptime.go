@@ -14,7 +14,7 @@ import (
 // namespace's init started, and as idle the container's idle CPU time as
 // its /proc/stat shows it.
 func (p *Provider) uptimeFile(ctx context.Context, pid uint32) ([]byte, error) {
-	c, err := p.caller(pid)
+	c, err := p.caller(ctx, pid)
 	if err != nil {
 		return nil, err
 	}
