@@ -99,8 +99,10 @@ func (p *Provider) blockStatFiles() []fs.File {
 			continue
 		}
 		files = append(files, fs.File{
-			Path:    "sys/block/" + name + "/stat",
-			Content: func(ctx context.Context, pid uint32) ([]byte, error) { return p.blockStat(ctx, pid, name, diskDev(dev)) },
+			Path: "sys/block/" + name + "/stat",
+			Content: func(ctx context.Context, pid uint32) ([]byte, error) {
+				return p.blockStat(ctx, pid, name, diskDev(dev))
+			},
 		})
 	}
 	return files
