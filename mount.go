@@ -211,6 +211,12 @@ func serve(cfg mountConfig, log *slog.Logger) error {
 	reattach(&attach.Attacher{Mountpoint: cfg.mountpoint, FS: kfs, Log: log}, log)
 	h := cgroups.Hierarchy()
 	log.Info("serving", "mountpoint", cfg.mountpoint, "cgroup", h.Mode.String(), "cgroup-root", h.Root, "version", version)
+	// Ready only once a read through the mount works.
+	if _, err := os.ReadFile(filepath.Join(cfg.mountpoint, "proc", "meminfo")); err != nil {
+		log.Warn("a read through the new mount failed; not telling the supervisor we are ready", "err", err)
+	} else if err := fs.NotifyReady(); err != nil {
+		log.Warn("telling the supervisor we are ready", "err", err)
+	}
 	return fs.Serve(ctx, server, cfg.mountpoint, log)
 }
 
