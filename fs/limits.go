@@ -26,7 +26,7 @@ const (
 	// the daemon about 6 KB besides its snapshot (go-fuse's handle and
 	// request state), measured with 4,096 opens of cpuinfo.
 	reclaimEvery      = 5 * time.Second
-	reclaimAfterOpens = 1024
+	reclaimAfterOpens = 512
 	reclaimAfterBytes = 16 << 20
 )
 

@@ -19,7 +19,7 @@ func TestDescriptorsBoundedUnderCgroupChurn(t *testing.T) {
 	needRoot(t)
 	cycles := 5000
 	if os.Getenv("CGPROCFS_VM") != "" {
-		cycles = 500 // each cgroup operation costs milliseconds under TCG
+		cycles = 200 // each cgroup operation costs milliseconds under TCG
 	}
 	d := startDaemonLimited(t, 4096)
 	pid := d.cmd.Process.Pid

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"runtime"
@@ -42,7 +43,7 @@ func init() {
 	case "big-init":
 		bigInit()
 	case "reader":
-		reader(time.Hour)
+		reader(time.Hour, os.NewFile(3, "ready"))
 		os.Exit(0)
 	}
 	fmt.Fprintln(os.Stderr, "unknown exit helper")
@@ -61,8 +62,9 @@ func joinFromEnv() {
 // reader reads the daemon's meminfo and cpu/online for d and prints "HOST"
 // with the value each time it sees something other than the container's
 // (errors are allowed: EIO is the answer when the container cannot be known),
-// and "reads N" every 100 reads.
-func reader(d time.Duration) {
+// and "reads N" every 100 reads; after the first 100 it writes a byte to
+// ready, if given.
+func reader(d time.Duration, ready *os.File) {
 	mp := os.Getenv(exitMountEnv)
 	wantMem := os.Getenv(exitWantMemEnv)
 	w := bufio.NewWriter(os.Stdout)
@@ -82,6 +84,10 @@ func reader(d time.Duration) {
 		if n%100 == 0 {
 			fmt.Fprintf(w, "reads %d\n", n)
 			w.Flush()
+			if n == 100 && ready != nil {
+				ready.Write([]byte{1})
+				ready.Close()
+			}
 		}
 	}
 	fmt.Fprintf(w, "reads %d\n", n)
@@ -194,16 +200,30 @@ func bigInit() {
 		mem[i] = 1
 	}
 	self, _ := os.Executable()
-	for range 2 {
+	// Each reader says on this pipe when it has read 100 times, so the
+	// init exits while they read, however slow their start (under TCG
+	// an exec takes long).
+	ready, readyW, err := os.Pipe()
+	if err != nil {
+		fmt.Println("FAIL pipe", err)
+		os.Exit(1)
+	}
+	const readers = 2
+	for range readers {
 		r := exec.Command(self)
 		r.Env = append(os.Environ(), exitHelperEnv+"=reader")
 		r.Stdout = os.Stdout
+		r.ExtraFiles = []*os.File{readyW}
 		if err := r.Start(); err != nil {
 			fmt.Println("FAIL starting reader", err)
 			os.Exit(1)
 		}
 	}
-	time.Sleep(time.Second)
+	readyW.Close()
+	if _, err := io.ReadFull(ready, make([]byte, readers)); err != nil {
+		fmt.Println("FAIL waiting for the readers", err)
+		os.Exit(1)
+	}
 	fmt.Println("init exits")
 	os.Exit(0)
 }

@@ -82,7 +82,7 @@ func TestOpenHandlesCappedPerContainer(t *testing.T) {
 	if os.Getenv("CGPROCFS_VM") != "" {
 		// The VM's descriptor limit is below the default cap, and each
 		// open costs milliseconds under TCG.
-		maxOpen, attempts = 1000, 5000
+		maxOpen, attempts = 1000, 1500
 		args = []string{"--max-open-per-container", strconv.Itoa(maxOpen)}
 	}
 	d := startDaemon(t, args...)

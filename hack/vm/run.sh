@@ -14,7 +14,7 @@
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
-timeout=${VM_TIMEOUT:-600}
+timeout=${VM_TIMEOUT:-1200}
 out=$repo/.cache/vm/build
 log=$repo/bin/vm.log
 mkdir -p "$repo/bin"
