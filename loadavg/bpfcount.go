@@ -183,6 +183,7 @@ func (c *BPFCounter) Count(dirfd int, dir string) (Counts, error) {
 func countStates(tids []int, states map[int]byte) Counts {
 	n := Counts{Total: uint64(len(tids))}
 	for _, tid := range tids {
+		n.NoteNewest(tid)
 		switch states[tid] {
 		case 'R':
 			n.Running++

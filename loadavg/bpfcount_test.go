@@ -58,7 +58,7 @@ func FuzzParseTaskRecords(f *testing.F) {
 
 func TestCountStates(t *testing.T) {
 	n := countStates([]int{1, 2, 3, 4}, map[int]byte{2: 'R', 3: 'D', 9: 'R'})
-	if n != (Counts{Running: 1, Uninterruptible: 1, Total: 4}) {
+	if n != (Counts{Running: 1, Uninterruptible: 1, Total: 4, Newest: [3]int{4, 3, 2}}) {
 		t.Fatalf("counts %+v", n)
 	}
 }

@@ -16,6 +16,10 @@ type Counts struct {
 	Running, Uninterruptible uint64
 	// Total is all threads counted.
 	Total uint64
+	// Newest are the highest thread ids counted, highest first (0: none):
+	// the newest threads unless pids wrapped around, for the last field of
+	// /proc/loadavg.
+	Newest [3]int
 }
 
 // Active is the number the load average folds in.
@@ -23,7 +27,22 @@ func (c Counts) Active() uint64 { return c.Running + c.Uninterruptible }
 
 // Add sums two counts.
 func (c Counts) Add(o Counts) Counts {
-	return Counts{c.Running + o.Running, c.Uninterruptible + o.Uninterruptible, c.Total + o.Total}
+	n := Counts{Running: c.Running + o.Running, Uninterruptible: c.Uninterruptible + o.Uninterruptible, Total: c.Total + o.Total, Newest: c.Newest}
+	for _, t := range o.Newest {
+		n.NoteNewest(t)
+	}
+	return n
+}
+
+// NoteNewest keeps tid among Newest if it is one of the highest seen.
+func (c *Counts) NoteNewest(tid int) {
+	for i := range c.Newest {
+		if tid > c.Newest[i] {
+			copy(c.Newest[i+1:], c.Newest[i:len(c.Newest)-1])
+			c.Newest[i] = tid
+			return
+		}
+	}
 }
 
 // Counter counts the threads directly in one cgroup (not its descendants;

@@ -232,3 +232,20 @@ func testFS(t testing.TB) *kernelfs.FS {
 	t.Cleanup(func() { fs.Close() })
 	return fs
 }
+
+func TestCountsKeepNewestThreads(t *testing.T) {
+	var a Counts
+	for _, tid := range []int{5, 9, 1, 7} {
+		a.NoteNewest(tid)
+	}
+	if a.Newest != [3]int{9, 7, 5} {
+		t.Fatalf("newest of 5 9 1 7: %v", a.Newest)
+	}
+	b := Counts{Running: 1, Total: 2, Newest: [3]int{8, 2}}
+	if s := a.Add(b); s.Newest != [3]int{9, 8, 7} || s.Total != 2 || s.Running != 1 {
+		t.Fatalf("sum: %+v", s)
+	}
+	if s := b.Add(Counts{}); s.Newest != [3]int{8, 2, 0} {
+		t.Fatalf("adding nothing: %v", s.Newest)
+	}
+}

@@ -35,6 +35,7 @@ func (c *ThreadsCounter) Count(dirfd int, dir string) (Counts, error) {
 			continue // exited since the list was read
 		}
 		n.Total++
+		n.NoteNewest(tid)
 		switch st {
 		case 'R':
 			n.Running++

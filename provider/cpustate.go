@@ -63,6 +63,12 @@ type cpuAcct struct {
 	waits map[int]uint64 // runqueue wait of each thread at the last update
 	lines []cpuLine
 	total cpuTimes
+	// tasks is the latest scan of the container's threads, taken at
+	// scanned (CLOCK_BOOTTIME ns); scanning is set while a scan runs in
+	// the background (see latestTasks).
+	tasks    taskScan
+	scanned  int64
+	scanning bool
 }
 
 // cpuState holds the accumulators of every container read so far.

@@ -3,6 +3,7 @@ package provider
 import (
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/cgprocfs/cgprocfs/caller"
 	"github.com/cgprocfs/cgprocfs/cgroupview"
@@ -61,4 +62,33 @@ func (p *Provider) scanTasks(c *caller.Caller) taskScan {
 	}
 	walk(dir, 0)
 	return ts
+}
+
+// taskScanMaxAge is how old a container's thread scan may be before a read
+// of its /proc/stat starts a new one.
+const taskScanMaxAge = int64(time.Second)
+
+// latestTasks gives the accumulator's latest thread scan, with a.mu held.
+// Scanning walks every thread of the container (two /proc files each), so a
+// read never waits for it but the first: a scan older than taskScanMaxAge
+// starts a new one in the background, and the read goes on with the last.
+// What procs_running, procs_blocked and steal show is then at most about a
+// second old; no wait is lost, since steal folds in the growth of each
+// thread's cumulative runqueue wait whenever a new scan lands.
+func (p *Provider) latestTasks(a *cpuAcct, c *caller.Caller, now int64) taskScan {
+	if a.scanned == 0 {
+		a.tasks, a.scanned = p.scanTasks(c), now
+		return a.tasks
+	}
+	if now-a.scanned >= taskScanMaxAge && !a.scanning {
+		a.scanning = true
+		p.wg.Go(func() {
+			ts := p.scanTasks(c)
+			taken, _ := bootNanos()
+			a.mu.Lock()
+			a.tasks, a.scanned, a.scanning = ts, taken, false
+			a.mu.Unlock()
+		})
+	}
+	return a.tasks
 }

@@ -131,7 +131,7 @@ func (p *Provider) cpuReading(c *caller.Caller, cpus []int) (cpuReading, error) 
 	a, _ := p.cpu.get(key, dir)
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	r := cpuReading{tasks: p.scanTasks(c)}
+	r := cpuReading{tasks: p.latestTasks(a, c, now)}
 	r.lines, r.total = a.update(now, start, cpus, u, r.tasks.waits)
 	return r, nil
 }

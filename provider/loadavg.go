@@ -8,6 +8,7 @@ import (
 
 	"github.com/cgprocfs/cgprocfs/caller"
 	"github.com/cgprocfs/cgprocfs/kernelfs"
+	"github.com/cgprocfs/cgprocfs/loadavg"
 	"github.com/cgprocfs/cgprocfs/procfiles"
 )
 
@@ -26,7 +27,15 @@ func (p *Provider) loadavgFile(ctx context.Context, pid uint32) ([]byte, error) 
 	}
 	snap := p.load.Touch(dir)
 	l := procfiles.Loadavg{Avg: loadAverages(snap.Avg)}
-	total, newest := p.threadsNow(snap.Dirs)
+	// The sampler's counts and newest threads (at most a sampling period
+	// old) make the fourth and fifth fields, so no read lists the
+	// container's threads; before its first sample, or with a counter that
+	// lists none (cgroupstats), they are listed now.
+	counts := snap.Counts
+	if snap.Samples == 0 || counts.Newest[0] == 0 {
+		counts = p.threadsNow(snap.Dirs)
+	}
+	total, newest := counts.Total, counts.Newest[:]
 	l.Total = total
 	l.Running = min(snap.Counts.Running, total)
 	if c.HostNS {
@@ -43,13 +52,10 @@ func (p *Provider) loadavgFile(ctx context.Context, pid uint32) ([]byte, error) 
 	return procfiles.RenderLoadavg(l), nil
 }
 
-// threadsNow lists the threads of dirs now, for the fourth field's total
-// and the fifth field: it returns the count and the highest host tids, the
-// newest ones unless host pids wrapped around.
-func (p *Provider) threadsNow(dirs []string) (uint64, []int) {
+// threadsNow lists the threads of dirs now: their count and the newest.
+func (p *Provider) threadsNow(dirs []string) loadavg.Counts {
 	name := p.cfg.Cgroups.ThreadsFile()
-	var total uint64
-	var top [3]int // highest first
+	var n loadavg.Counts
 	var tids []int
 	for _, d := range dirs {
 		var err error
@@ -60,24 +66,12 @@ func (p *Provider) threadsNow(dirs []string) (uint64, []int) {
 			}
 			continue
 		}
-		total += uint64(len(tids))
+		n.Total += uint64(len(tids))
 		for _, t := range tids {
-			for i := range top {
-				if t > top[i] {
-					copy(top[i+1:], top[i:len(top)-1])
-					top[i] = t
-					break
-				}
-			}
+			n.NoteNewest(t)
 		}
 	}
-	var out []int
-	for _, t := range top {
-		if t > 0 {
-			out = append(out, t)
-		}
-	}
-	return total, out
+	return n
 }
 
 // newestNSPid numbers the newest thread as the caller's pid namespace does,
@@ -89,6 +83,9 @@ func (p *Provider) newestNSPid(c *caller.Caller, tids []int) int {
 		return 0
 	}
 	for _, t := range tids {
+		if t <= 0 {
+			continue
+		}
 		ns, err := p.cfg.FS.NSpid(t)
 		if err == nil && len(ns) >= level {
 			return ns[level-1]
