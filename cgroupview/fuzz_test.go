@@ -9,10 +9,14 @@ func FuzzParseFlatKeyed(f *testing.F) {
 	f.Add([]byte("anon 1\nfile 2\n"))
 	f.Add([]byte("total_rss 5\ntotal_rss_huge 6"))
 	f.Add([]byte("key\n \n x 1"))
+	f.Add([]byte("pgfault 98765\npswpin 1\nworkingset_refault_anon 120\nzswpwb 0\n"))
+	f.Add([]byte("total_pgfault 3\ntotal_pgpgin 4\ntotal_swapcached 5\npgfault 6\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		ParseFlatKeyed(data, func(string, uint64) {})
 		ParseMemoryStatV1(data)
 		ParseMemoryStatV2(data)
+		ParseVMCountersV1(data)
+		ParseVMCountersV2(data)
 	})
 }
 

@@ -6,7 +6,11 @@ import (
 	"os"
 )
 
-func (r v1Reader) Memory(c *Cgroup) (Memory, error) {
+func (r v1Reader) Memory(c *Cgroup) (Memory, error) { return r.memory(c, nil) }
+
+// memory reads the memory state and, when vm is not nil, the VMCounters
+// from the same reading of memory.stat.
+func (r v1Reader) memory(c *Cgroup, vm *VMCounters) (Memory, error) {
 	ds, buf, done, err := r.holdAncestors(c, "memory")
 	if err != nil {
 		return Memory{}, err
@@ -25,6 +29,14 @@ func (r v1Reader) Memory(c *Cgroup) (Memory, error) {
 	}
 	if m.Stat, err = ParseMemoryStatV1(data); err != nil {
 		return m, fmt.Errorf("%s/memory.stat: %w", ds.Paths[0], err)
+	}
+	if vm != nil {
+		if *vm, err = ParseVMCountersV1(data); err != nil {
+			return m, fmt.Errorf("%s/memory.stat: %w", ds.Paths[0], err)
+		}
+		if err := ds.readOOMKill(0, "memory.oom_control", buf, vm); err != nil {
+			return m, fmt.Errorf("memory oom_control: %w", err)
+		}
 	}
 
 	// memsw counts memory plus swap; without swap accounting its files

@@ -6,7 +6,11 @@ import (
 	"os"
 )
 
-func (r v2Reader) Memory(c *Cgroup) (Memory, error) {
+func (r v2Reader) Memory(c *Cgroup) (Memory, error) { return r.memory(c, nil) }
+
+// memory reads the memory state and, when vm is not nil, the VMCounters
+// from the same reading of memory.stat.
+func (r v2Reader) memory(c *Cgroup, vm *VMCounters) (Memory, error) {
 	ds, buf, done, err := r.holdAncestors(c, "memory")
 	if err != nil {
 		return Memory{}, err
@@ -20,7 +24,7 @@ func (r v2Reader) Memory(c *Cgroup) (Memory, error) {
 	if m.Usage, err = ds.readUint(0, "memory.current", buf); err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			// No memory controller here: see readMemoryV2Nearest.
-			return r.memoryNearest(c, ds.Paths)
+			return r.memoryNearest(c, ds.Paths, vm)
 		}
 		return m, fmt.Errorf("memory usage: %w", err)
 	}
@@ -30,6 +34,14 @@ func (r v2Reader) Memory(c *Cgroup) (Memory, error) {
 	}
 	if m.Stat, err = ParseMemoryStatV2(data); err != nil {
 		return m, fmt.Errorf("%s/memory.stat: %w", ds.Paths[0], err)
+	}
+	if vm != nil {
+		if *vm, err = ParseVMCountersV2(data); err != nil {
+			return m, fmt.Errorf("%s/memory.stat: %w", ds.Paths[0], err)
+		}
+		if err := ds.readOOMKill(0, "memory.events", buf, vm); err != nil {
+			return m, fmt.Errorf("memory events: %w", err)
+		}
 	}
 
 	m.SwapUsage, err = ds.readUint(0, "memory.swap.current", buf)

@@ -19,7 +19,7 @@ var ErrNoMemoryController = errors.New("memory controller not enabled for this c
 // controller, so that ancestor's files stand for it. dirs are the cgroup's
 // Ancestors. Only such a cgroup pays for this walk, once its own
 // memory.current was found missing.
-func (r v2Reader) memoryNearest(c *Cgroup, dirs []string) (Memory, error) {
+func (r v2Reader) memoryNearest(c *Cgroup, dirs []string, vm *VMCounters) (Memory, error) {
 	if len(dirs) < 2 {
 		return Memory{}, ErrNoMemoryController
 	}
@@ -31,7 +31,7 @@ func (r v2Reader) memoryNearest(c *Cgroup, dirs []string) (Memory, error) {
 		if err != nil {
 			return Memory{}, err
 		}
-		return r.Memory(NewCgroup(c.h, "/"+filepath.ToSlash(rel)))
+		return r.memory(NewCgroup(c.h, "/"+filepath.ToSlash(rel)), vm)
 	}
 	return Memory{}, ErrNoMemoryController
 }

@@ -24,6 +24,12 @@ type Reader interface {
 	CPUSet(c *Cgroup) ([]int, error)
 	// IO is the per-disk I/O of the cgroup and its descendants.
 	IO(c *Cgroup) (IO, error)
+	// MemoryVM is Memory plus what /proc/vmstat shows of the memory
+	// cgroup, from one reading of memory.stat.
+	MemoryVM(c *Cgroup) (Memory, VMCounters, error)
+	// Pressure is the cgroup's <res>.pressure file as the kernel wrote
+	// it, ErrNoPressure when no cgroup file has it.
+	Pressure(c *Cgroup, res PressureResource) ([]byte, error)
 	// ThreadsFile names the file listing a cgroup's own threads.
 	ThreadsFile() string
 }

@@ -88,8 +88,15 @@ func newRuncBundle(t *testing.T, d *daemon, memLimit int64, args ...string) runc
 	// The files cgprocfs serves, as an operator would bind them.
 	if d != nil {
 		filepath.WalkDir(d.Mountpoint, func(p string, e os.DirEntry, err error) error {
+			dest := strings.TrimPrefix(p, d.Mountpoint)
+			// runc refuses binds over /proc files other than the ones
+			// lxcfs serves ("cannot be mounted because it is inside
+			// /proc"); the OCI hook and cgprocfs attach bind these.
+			if dest == "/proc/vmstat" || strings.HasPrefix(dest, "/proc/pressure/") {
+				return nil
+			}
 			if err == nil && e.Type().IsRegular() {
-				mounts = append(mounts, specs.Mount{Destination: strings.TrimPrefix(p, d.Mountpoint), Type: "bind", Source: p, Options: []string{"rbind", "ro"}})
+				mounts = append(mounts, specs.Mount{Destination: dest, Type: "bind", Source: p, Options: []string{"rbind", "ro"}})
 			}
 			return nil
 		})

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/cgprocfs/cgprocfs/caller"
 	"github.com/cgprocfs/cgprocfs/cgroupview"
 	"github.com/cgprocfs/cgprocfs/fs"
 	"github.com/cgprocfs/cgprocfs/procfiles"
@@ -32,7 +33,13 @@ func (p *Provider) diskView(ctx context.Context, pid uint32) (*diskView, error) 
 	if err != nil {
 		return nil, err
 	}
+	return p.diskViewOf(c)
+}
+
+// diskViewOf is the disk view of a caller already resolved.
+func (p *Provider) diskViewOf(c *caller.Caller) (*diskView, error) {
 	v := &diskView{}
+	var err error
 	if v.hostRaw, err = p.hostFile("diskstats"); err != nil {
 		return nil, fmt.Errorf("host diskstats: %w", err)
 	}

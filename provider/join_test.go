@@ -61,6 +61,10 @@ func hostTrees(t *testing.T) (procRoot, sysRoot string) {
 	proc.write("loadavg", "3.00 2.00 1.00 5/900 4242\n")
 	proc.write("uptime", "1000.00 3000.00\n")
 	proc.write("swaps", "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n")
+	proc.copy("vmstat", fixtures+"vmstat/host-6.18")
+	for _, res := range []string{"cpu", "memory", "io"} {
+		proc.copy("pressure/"+res, fixtures+"pressure/host-cpu-6.18")
+	}
 	sys.write("devices/system/cpu/online", "0-3\n")
 	sys.write("devices/system/cpu/present", "0-3\n")
 	sys.write("devices/system/cpu/possible", "0-7\n")
@@ -76,7 +80,7 @@ func v1Tree(t *testing.T) string {
 	cg.write("memory/memory.limit_in_bytes", "9223372036854771712\n")
 	cg.write("memory/ctr/memory.limit_in_bytes", "268435456\n")
 	cg.write("memory/ctr/memory.usage_in_bytes", "104857600\n")
-	cg.write("memory/ctr/memory.stat", "total_cache 52428800\ntotal_rss 41943040\ntotal_shmem 4194304\ntotal_active_file 20971520\ntotal_inactive_file 31457280\n")
+	cg.write("memory/ctr/memory.stat", "total_cache 52428800\ntotal_rss 41943040\ntotal_shmem 4194304\ntotal_active_file 20971520\ntotal_inactive_file 31457280\npgfault 1\ntotal_pgfault 5000\ntotal_pgpgin 7\n")
 	cg.write("cpuacct/ctr/cpuacct.usage_all", "cpu user system\n0 0 0\n1 2000000000 1000000000\n2 0 0\n3 0 0\n")
 	cg.write("cpuacct/ctr/tasks", "")
 	cg.write("cpu/ctr/cpu.cfs_quota_us", "-1\n")
@@ -94,7 +98,8 @@ func v2Tree(t *testing.T) string {
 	cg.write("cgroup.controllers", "cpuset cpu io memory pids\n")
 	cg.write("ctr/memory.max", "268435456\n")
 	cg.write("ctr/memory.current", "104857600\n")
-	cg.write("ctr/memory.stat", "anon 41943040\nfile 52428800\nshmem 4194304\nactive_file 20971520\ninactive_file 31457280\n")
+	cg.write("ctr/memory.stat", "anon 41943040\nfile 52428800\nshmem 4194304\nactive_file 20971520\ninactive_file 31457280\npgfault 5000\npswpin 3\n")
+	cg.write("ctr/cpu.pressure", "some avg10=1.50 avg60=0.75 avg300=0.20 total=123456\nfull avg10=0.50 avg60=0.25 avg300=0.05 total=65432\n")
 	cg.write("ctr/cpu.stat", "usage_usec 3000000\nuser_usec 2000000\nsystem_usec 1000000\n")
 	cg.write("ctr/cpu.max", "max 100000\n")
 	cg.write("ctr/cpuset.cpus.effective", "1-2\n")
@@ -159,7 +164,8 @@ func TestJoinEveryServedFile(t *testing.T) {
 				served[f.Path] = true
 			}
 			for _, want := range []string{"proc/meminfo", "proc/swaps", "proc/cpuinfo", "proc/stat", "proc/loadavg", "proc/uptime", "proc/diskstats",
-				"sys/devices/system/cpu/online", "sys/devices/system/cpu/present", "sys/devices/system/cpu/possible", "sys/block/sda/stat"} {
+				"sys/devices/system/cpu/online", "sys/devices/system/cpu/present", "sys/devices/system/cpu/possible", "sys/block/sda/stat",
+				"proc/vmstat", "proc/pressure/cpu", "proc/pressure/memory", "proc/pressure/io"} {
 				if !served[want] {
 					t.Errorf("%s not served", want)
 				}
@@ -217,7 +223,7 @@ func TestJoinRootCgroupSeesHost(t *testing.T) {
 	p := newFixtureProvider(t, v2Tree(t), true)
 	p.cfg.Resolver = fixedResolver{&caller.Caller{Pid: os.Getpid(), HostNS: true, InitPid: os.Getpid(),
 		Cgroup: cgroupview.NewCgroup(p.cfg.Cgroups.Hierarchy(), "/")}}
-	for _, f := range []string{"meminfo", "stat", "cpuinfo", "diskstats", "loadavg"} {
+	for _, f := range []string{"meminfo", "stat", "cpuinfo", "diskstats", "loadavg", "vmstat", "pressure/cpu", "pressure/memory"} {
 		want, err := os.ReadFile(filepath.Join(p.cfg.ProcRoot, f))
 		if err != nil {
 			t.Fatal(err)
@@ -228,5 +234,36 @@ func TestJoinRootCgroupSeesHost(t *testing.T) {
 	}
 	if got := read(t, p, "sys/devices/system/cpu/possible"); got != "0-7\n" {
 		t.Errorf("possible = %q, want the host's 0-7", got)
+	}
+}
+
+// vmstat: the container's memory.stat events, page counts consistent with
+// meminfo, pgpgin/pgpgout from its diskstats; pressure: the cgroup's file,
+// or zeros in the host's lines where none tells it (v1 without cgroup2).
+func TestJoinVMStatAndPressure(t *testing.T) {
+	for _, mode := range []struct {
+		name     string
+		root     func(*testing.T) string
+		pswpin   string
+		pressure string
+	}{
+		{"v1", v1Tree, "pswpin 0", "some avg10=0.00 avg60=0.00 avg300=0.00 total=0\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n"},
+		{"v2", v2Tree, "pswpin 3", "some avg10=1.50 avg60=0.75 avg300=0.20 total=123456\nfull avg10=0.50 avg60=0.25 avg300=0.05 total=65432\n"},
+	} {
+		t.Run(mode.name, func(t *testing.T) {
+			p := newFixtureProvider(t, mode.root(t), true)
+			vmstat := read(t, p, "proc/vmstat")
+			// MemFree 159744 kB is 39936 pages; 10 reads of 40960 bytes
+			// are 40 KiB, 20 writes of 81920 bytes 80 KiB.
+			for _, line := range []string{"nr_free_pages 39936", "nr_file_pages 12800", "nr_shmem 1024", "nr_active_file 5120",
+				"pgfault 5000", mode.pswpin, "pswpout 0", "pgpgin 40", "pgpgout 80", "numa_hit 0", "nr_dirty_threshold 1047696"} {
+				if !hasLine(vmstat, line) {
+					t.Errorf("vmstat has no %q:\n%s", line, vmstat)
+				}
+			}
+			if got := read(t, p, "proc/pressure/cpu"); got != mode.pressure {
+				t.Errorf("pressure/cpu = %q, want %q", got, mode.pressure)
+			}
+		})
 	}
 }

@@ -61,6 +61,10 @@ type Provider struct {
 	disks diskState
 	// cpu keeps /proc/stat counters monotonic per container.
 	cpu cpuState
+	// vm keeps /proc/vmstat's event counters monotonic per container.
+	vm vmState
+	// thpSize caches the host's transparent huge page size (vmstat.go).
+	thpSize atomic.Uint64
 	// load tracks containers' load averages; nil when off.
 	load     *loadavg.Tracker
 	nsLevels nsLevelCache
@@ -115,10 +119,13 @@ func (p *Provider) Files() []fs.File {
 		{Path: "proc/stat", Content: p.stat},
 		{Path: "proc/loadavg", Content: p.loadavgFile},
 		{Path: "proc/uptime", Content: p.uptimeFile},
+		{Path: "proc/vmstat", Content: p.vmstat},
 		{Path: "sys/devices/system/cpu/online", Content: p.cpuList("online")},
 		{Path: "sys/devices/system/cpu/present", Content: p.cpuList("present")},
 		{Path: "sys/devices/system/cpu/possible", Content: p.cpuList("possible")},
 	}
+	// proc/pressure/{cpu,memory,io}, where the host has them.
+	files = append(files, p.pressureFiles()...)
 	// sys/block/<disk>/stat, which iostat reads, for the host's disks.
 	return append(files, p.blockStatFiles()...)
 }
@@ -135,6 +142,7 @@ func (p *Provider) forgetLoop(ctx context.Context) {
 			p.cfg.Resolver.Forget()
 			p.disks.forget()
 			p.cpu.forget()
+			p.vm.forget()
 		}
 	}
 }

@@ -44,7 +44,10 @@ truncate -s 4G "$out/tmp.img"
 truncate -s 512M "$out/swap.img"
 mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0 "$out/tmp.img"
 
-append="console=ttyS0 panic=-1 loglevel=4"
+# psi=1: Debian's kernel is built with PSI off by default
+# (CONFIG_PSI_DEFAULT_DISABLED), which hides /proc/pressure and the
+# cgroups' *.pressure files.
+append="console=ttyS0 panic=-1 loglevel=4 psi=1"
 [ -n "${VM_RUN:-}" ] && append="$append cgprocfs_run=\"$VM_RUN\""
 # The test binary's own limit stays under ours so that it reports which
 # test hung rather than being killed silently.
