@@ -6,7 +6,7 @@
 #
 # Environment:
 #   VM_TIMEOUT   seconds the VM may run (after the build) before it is
-#                killed and the run fails (600)
+#                killed and the run fails (1200)
 #   VM_ACCEL     kvm, tcg or auto (kvm when /dev/kvm works, else tcg)
 #   VM_RUN       a -test.run regex, to run only some tests
 #   VM_MEM       guest memory in MiB (2048)
