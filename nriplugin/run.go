@@ -22,15 +22,13 @@ const DefaultSocket = "/var/run/nri/nri.sock"
 const Index = "90"
 
 // Retry waits. A missing socket is looked for every second (containerd
-// makes a new one as it restarts); a connection that fails or ends is
-// retried after one second, doubling to 30 s while it keeps failing.
+// makes a new one as it restarts); a registration that fails is retried
+// after one second, doubling to 30 s while it keeps failing, and a
+// connection that ends after a registration is retried after one second.
 const (
 	socketPoll = time.Second
 	minBackoff = time.Second
 	maxBackoff = 30 * time.Second
-	// A connection that lasted this long counts as good: the next failure
-	// starts the backoff afresh.
-	goodConnection = time.Minute
 )
 
 // Run connects the plugin to the runtime at socket and serves it until ctx
@@ -52,12 +50,11 @@ func (p *Plugin) Run(ctx context.Context, socket string) {
 			continue
 		}
 		absentSaid = false
-		start := time.Now()
-		err := p.connect(ctx, socket)
+		registered, err := p.connect(ctx, socket)
 		if ctx.Err() != nil {
 			return
 		}
-		if time.Since(start) >= goodConnection {
+		if registered {
 			backoff = minBackoff
 		}
 		p.log.Warn("nri: connection to the runtime ended; connecting again", "socket", socket, "err", err, "in", backoff)
@@ -66,8 +63,9 @@ func (p *Plugin) Run(ctx context.Context, socket string) {
 	}
 }
 
-// connect registers on socket and serves until the connection ends.
-func (p *Plugin) connect(ctx context.Context, socket string) error {
+// connect registers on socket and serves until the connection ends;
+// registered tells whether it got as far as serving.
+func (p *Plugin) connect(ctx context.Context, socket string) (registered bool, err error) {
 	s, err := stub.New(p,
 		stub.WithPluginName(Name),
 		stub.WithPluginIdx(Index),
@@ -75,20 +73,20 @@ func (p *Plugin) connect(ctx context.Context, socket string) error {
 		stub.WithLogger(nriLogger{p.log}),
 	)
 	if err != nil {
-		return fmt.Errorf("making the NRI stub: %w", err)
+		return false, fmt.Errorf("making the NRI stub: %w", err)
 	}
 	if err := s.Start(ctx); err != nil {
-		return fmt.Errorf("registering with the runtime: %w", err)
+		return false, fmt.Errorf("registering with the runtime: %w", err)
 	}
 	p.log.Info("nri: registered", "plugin", Index+"-"+Name, "socket", socket, "runtime-nri", s.RuntimeNRIVersion())
 	stopped := make(chan struct{})
 	go func() { s.Wait(); close(stopped) }()
 	select {
 	case <-stopped:
-		return errors.New("the runtime closed the connection")
+		return true, errors.New("the runtime closed the connection")
 	case <-ctx.Done():
 		s.Stop()
-		return ctx.Err()
+		return true, ctx.Err()
 	}
 }
 
