@@ -15,7 +15,7 @@ BINARY ?= bin/cgprocfs
 HOOKSDIR ?= /usr/share/containers/oci/hooks.d
 SYSTEMDDIR ?= /etc/systemd/system
 
-.PHONY: all build run deps test check unit fuzz-seeds integration test-v2 fuzz bench clean install uninstall
+.PHONY: all build run deps test check unit fuzz-seeds integration containerd test-v2 fuzz bench clean install uninstall
 
 all: build
 
@@ -47,8 +47,14 @@ unit:
 fuzz-seeds:
 	$(GO) test -count=1 -run '^Fuzz' ./...
 
-integration: build
-	CGPROCFS_BIN=$(CURDIR)/bin/cgprocfs $(GO) test -count=1 -v -timeout 20m ./integration/
+# The NRI tests run a real containerd and crictl: built from the Go module
+# proxy once (about 4 minutes) into .cache/containerd/, found there after.
+integration: build containerd
+	CGPROCFS_BIN=$(CURDIR)/bin/cgprocfs CGPROCFS_CONTAINERD_BIN=$$(hack/containerd.sh) \
+		$(GO) test -count=1 -v -timeout 20m ./integration/
+
+containerd:
+	hack/containerd.sh >/dev/null
 
 test-v2:
 	hack/vm/run.sh

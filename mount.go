@@ -32,7 +32,7 @@ func mountCommand() *cli.Command {
 		Name:      "mount",
 		Usage:     "mount and serve in the foreground until SIGINT or SIGTERM",
 		ArgsUsage: "[MOUNTPOINT (default " + DefaultMountpoint + ")]",
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "cgroup-root", Value: "/sys/fs/cgroup", Usage: "where the cgroup hierarchy is mounted (v1 controller directories or a v2 tree)"},
 			&cli.StringFlag{Name: "proc-root", Value: "/proc", Usage: "where host data (meminfo, stat, ...) is read from; callers are always looked up in /proc"},
 			&cli.UintFlag{Name: "active-file-used-percent", Value: 0, Usage: "count this share (0-100) of a container's active file pages (its working set) as used memory"},
@@ -48,7 +48,7 @@ func mountCommand() *cli.Command {
 			&cli.DurationFlag{Name: "fuse-request-timeout", Value: fs.DefaultRequestTimeout, Usage: "ask the kernel (6.14+) to abort the connection when a request stays unanswered this long, so a hung daemon fails its readers instead of hanging them (0: never)"},
 			// For profiling the read path under `make bench`.
 			&cli.StringFlag{Name: "cpuprofile", Hidden: true, Usage: "write a CPU profile to this file until exit"},
-		},
+		}, nriFlags()...),
 		OnUsageError: oneLineUsageError,
 		// Before the action, so that a bad value stops the daemon before
 		// it touches the host.
@@ -106,6 +106,7 @@ type mountConfig struct {
 	cpuprofile string
 	// Without Cgroups, Resolver, FS and Logger, which come from the host.
 	provider provider.Config
+	nri      nriConfig
 }
 
 // configFromFlags builds the config from flags validateFlags accepted and
@@ -148,6 +149,7 @@ func configFromFlags(c *cli.Context) (mountConfig, error) {
 				Counter:     c.String("loadavg-counter"),
 			},
 		},
+		nri: nriConfigFromFlags(c),
 	}, nil
 }
 
@@ -208,7 +210,11 @@ func serve(cfg mountConfig, log *slog.Logger) error {
 	}
 	// Containers still holding binds of a previous cgprocfs at this mount
 	// point get binds of this one before we say we serve.
-	reattach(&attach.Attacher{Mountpoint: cfg.mountpoint, FS: kfs, Log: log}, log)
+	attacher := &attach.Attacher{Mountpoint: cfg.mountpoint, FS: kfs, Log: log}
+	reattach(attacher, log)
+	// Binds the files into containers as the runtime creates them; it
+	// never stops the daemon from serving.
+	defer startNRI(ctx, cfg.nri, attacher, log)()
 	h := cgroups.Hierarchy()
 	log.Info("serving", "mountpoint", cfg.mountpoint, "cgroup", h.Mode.String(), "cgroup-root", h.Root, "version", version)
 	// Ready only once a read through the mount works.

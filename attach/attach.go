@@ -76,6 +76,12 @@ func (a *Attacher) Attach(pid int) (Result, error) {
 	current := map[string]bool{}
 	for _, b := range have {
 		current[b.MountPoint] = b.Dev == live
+		// A file reached through a symlink (sys/block/sda is one) is
+		// mounted at the resolved path: a live bind is known by its file
+		// in the tree too, or every attach would stack another.
+		if b.Dev == live {
+			current[b.Root] = true
+		}
 	}
 	served, err := cgfs.ServedFiles(a.Mountpoint)
 	if err != nil {
