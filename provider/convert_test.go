@@ -52,10 +52,6 @@ func sameFields(t *testing.T, path string, from, to reflect.Value) {
 
 func TestConversionsCopyEveryField(t *testing.T) {
 	var n uint64
-	var mem cgroupview.Memory
-	fill(reflect.ValueOf(&mem).Elem(), &n)
-	sameFields(t, "Memory", reflect.ValueOf(mem), reflect.ValueOf(cgroupMemory(mem)))
-
 	var io cgroupview.DeviceIO
 	fill(reflect.ValueOf(&io).Elem(), &n)
 	sameFields(t, "DeviceIO", reflect.ValueOf(io), reflect.ValueOf(diskIO(io)))

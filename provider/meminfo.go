@@ -59,7 +59,7 @@ func (p *Provider) readContainerMemory(c *caller.Caller) memResult {
 	if err != nil {
 		return memResult{err: fmt.Errorf("memory of %s: %w", c.Cgroup.Path(cgroupview.MemoryResource), err)}
 	}
-	cm := procfiles.ComputeMemory(host, cgroupMemory(mem), p.cfg.Memory.ActiveFileUsedPercent, p.cfg.Memory.HideSwap)
+	cm := procfiles.ComputeMemory(host, mem, p.cfg.Memory.ActiveFileUsedPercent, p.cfg.Memory.HideSwap)
 	return memResult{view: memView{container: &cm, host: host}}
 }
 

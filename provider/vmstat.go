@@ -66,7 +66,7 @@ func (p *Provider) vmstat(ctx context.Context, pid uint32) ([]byte, error) {
 		return nil, fmt.Errorf("memory of %s: %w", dir, err)
 	}
 	vm := procfiles.ContainerVM{
-		Memory:   procfiles.ComputeMemory(host, cgroupMemory(mem), p.cfg.Memory.ActiveFileUsedPercent, p.cfg.Memory.HideSwap),
+		Memory:   procfiles.ComputeMemory(host, mem, p.cfg.Memory.ActiveFileUsedPercent, p.cfg.Memory.HideSwap),
 		Values:   p.vm.fold(c.Cgroup.Key(cgroupview.MemoryResource), dir, raw),
 		PageSize: uint64(os.Getpagesize()),
 		THPSize:  p.hostTHPSize(),
