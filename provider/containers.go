@@ -221,15 +221,11 @@ func (p *Provider) containerStats(c *caller.Caller) (ContainerStats, error) {
 		}
 		st.CPUs = len(cpus)
 	} else {
-		cpus, err := p.visibleCPUs(c)
-		if err != nil {
-			return st, err
-		}
-		st.CPUs = len(cpus)
 		t, err := p.ContainerCPUTimes(c)
 		if err != nil {
 			return st, err
 		}
+		st.CPUs = t.VisibleCPUs
 		steal := float64(t.Steal) / 1e9
 		st.StealSeconds = &steal
 	}
