@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"syscall"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -120,6 +121,17 @@ func statusCommand() *cli.Command {
 			fmt.Fprintf(w, "mountpoint: %s\n", mp)
 			fmt.Fprintf(w, "live: %s\n", yesNo(healthy))
 			fmt.Fprintf(w, "mount: %s\n", h)
+			if h == fs.Serving {
+				// statfs is answered without building any content:
+				// a served file must read, and soon.
+				took, err := readWithin(filepath.Join(mp, statusFile), statusReadTimeout)
+				healthy = healthy && err == nil
+				if err != nil {
+					fmt.Fprintf(w, "read: failed (%v)\n", err)
+				} else {
+					fmt.Fprintf(w, "read: ok (%s in %s)\n", statusFile, took.Round(time.Microsecond))
+				}
+			}
 			if st, err := fs.ReadState(fs.StateDir, mp); err == nil {
 				alive := syscall.Kill(st.ServerPid, 0) == nil
 				healthy = healthy && alive
@@ -144,6 +156,34 @@ func statusCommand() *cli.Command {
 			}
 			return nil
 		},
+	}
+}
+
+// statusFile is what `cgprocfs status` reads through the mount, within
+// statusReadTimeout.
+const (
+	statusFile        = "proc/meminfo"
+	statusReadTimeout = time.Second
+)
+
+// readWithin reads the file at p and says how long it took; past timeout
+// it gives up (the read stays blocked in its goroutine until the daemon
+// answers or the process exits).
+func readWithin(p string, timeout time.Duration) (time.Duration, error) {
+	start := time.Now()
+	done := make(chan error, 1)
+	go func() {
+		data, err := os.ReadFile(p)
+		if err == nil && len(data) == 0 {
+			err = errors.New("empty")
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		return time.Since(start), err
+	case <-time.After(timeout):
+		return timeout, fmt.Errorf("no answer within %s", timeout)
 	}
 }
 

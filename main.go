@@ -33,6 +33,7 @@ func newApp() *cli.App {
 			attachCommand(),
 			detachCommand(),
 			statusCommand(),
+			showCommand(),
 			ociHookCommand(),
 			{
 				Name:  "version",

@@ -48,7 +48,7 @@ func mountCommand() *cli.Command {
 			&cli.DurationFlag{Name: "fuse-request-timeout", Value: fs.DefaultRequestTimeout, Usage: "ask the kernel (6.14+) to abort the connection when a request stays unanswered this long, so a hung daemon fails its readers instead of hanging them (0: never)"},
 			// For profiling the read path under `make bench`.
 			&cli.StringFlag{Name: "cpuprofile", Hidden: true, Usage: "write a CPU profile to this file until exit"},
-		}, nriFlags()...),
+		}, append(nriFlags(), observabilityFlags()...)...),
 		OnUsageError: oneLineUsageError,
 		// Before the action, so that a bad value stops the daemon before
 		// it touches the host.
@@ -78,7 +78,7 @@ func validateFlags(c *cli.Context) error {
 			return fmt.Errorf("--%s must be %s, not %q", f.name, f.want, fmt.Sprint(c.Value(f.name)))
 		}
 	}
-	return nil
+	return checkObservabilityFlags(c)
 }
 
 // logLevel maps a --log-level name, in any case, to its level.
@@ -101,6 +101,12 @@ type mountConfig struct {
 	mountpoint string
 	cgroupRoot string
 	logLevel   slog.Level
+	logFormat  string
+	// metricsListen is where metrics are served ("": nowhere);
+	// metricsAll covers every cgroup rather than those read lately.
+	metricsListen    string
+	metricsListenSet bool
+	metricsAll       bool
 	// fsOptions are the FUSE tree's options but for its logger.
 	fsOptions  fs.Options
 	cpuprofile string
@@ -126,9 +132,14 @@ func configFromFlags(c *cli.Context) (mountConfig, error) {
 	}
 	level, _ := logLevel(c.String("log-level"))
 	return mountConfig{
-		mountpoint: mountpoint,
-		cgroupRoot: c.String("cgroup-root"),
-		logLevel:   level,
+		mountpoint:    mountpoint,
+		cgroupRoot:    c.String("cgroup-root"),
+		logLevel:      level,
+		logFormat:     c.String("log-format"),
+		metricsListen: c.String("metrics-listen"),
+		// Only an address asked for is worth failing the mount over.
+		metricsListenSet: c.IsSet("metrics-listen"),
+		metricsAll:       c.Bool("metrics-all-cgroups"),
 		fsOptions: fs.Options{
 			Debug:            c.Bool("fuse-debug"),
 			RequestTimeout:   zeroIsNone(c.Duration("fuse-request-timeout")),
@@ -148,6 +159,7 @@ func configFromFlags(c *cli.Context) (mountConfig, error) {
 				IdleTimeout: c.Duration("loadavg-idle-timeout"),
 				Counter:     c.String("loadavg-counter"),
 			},
+			ContainerIdle: c.Duration("loadavg-idle-timeout"),
 		},
 		nri: nriConfigFromFlags(c),
 	}, nil
@@ -158,7 +170,8 @@ func runMount(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
+	h, _ := logHandler(os.Stderr, cfg.logFormat, cfg.logLevel)
+	log := slog.New(h)
 	slog.SetDefault(log)
 	if cfg.cpuprofile != "" {
 		stop, err := startCPUProfile(cfg.cpuprofile)
@@ -190,28 +203,43 @@ func serve(cfg mountConfig, log *slog.Logger) error {
 	if err := fs.ClaimMountpoint(cfg.mountpoint, log); err != nil {
 		return err
 	}
+	m, stopMetrics, err := startMetrics(cfg.metricsListen, cfg.metricsListenSet, log)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 	resolver, err := caller.NewResolver(cgroups, kfs)
 	if err != nil {
 		return err
 	}
 	pc := cfg.provider
 	pc.Cgroups, pc.Resolver, pc.FS, pc.Logger = cgroups, resolver, kfs, log
+	fo := fsOptions(cfg, log)
+	if m != nil {
+		pc.Observer, fo.Observer = m, m
+	}
 	p := provider.New(pc)
 	defer p.Close()
+	if m != nil {
+		m.WatchContainers(func() []provider.ContainerStats { return p.Containers(cfg.metricsAll) })
+	}
 	// Written before the mount appears, so that `cgprocfs status` knows
 	// the daemon as soon as the mount answers.
 	if err := fs.WriteState(fs.StateDir, fs.State{Mountpoint: cfg.mountpoint, ServerPid: os.Getpid(), Version: version}); err != nil {
 		log.Warn("cgprocfs status will not know this daemon", "err", err)
 	}
 	defer fs.RemoveState(fs.StateDir, cfg.mountpoint, os.Getpid())
-	server, err := fs.Mount(cfg.mountpoint, p.Files(), fsOptions(cfg, log))
+	server, err := fs.Mount(cfg.mountpoint, p.Files(), fo)
 	if err != nil {
 		return fmt.Errorf("mounting %s: %w", cfg.mountpoint, err)
 	}
 	// Containers still holding binds of a previous cgprocfs at this mount
 	// point get binds of this one before we say we serve.
 	attacher := &attach.Attacher{Mountpoint: cfg.mountpoint, FS: kfs, Log: log}
-	reattach(attacher, log)
+	replaced := reattach(attacher, log)
+	if m != nil {
+		m.Reattached(replaced)
+	}
 	// Binds the files into containers as the runtime creates them; it
 	// never stops the daemon from serving.
 	defer startNRI(ctx, cfg.nri, attacher, log)()
@@ -227,18 +255,20 @@ func serve(cfg mountConfig, log *slog.Logger) error {
 }
 
 // reattach replaces the binds of a dead connection in every container with
-// binds of the live mount; failures are logged and never stop the daemon.
-func reattach(a *attach.Attacher, log *slog.Logger) {
+// binds of the live mount, and says how many it replaced; failures are
+// logged and never stop the daemon.
+func reattach(a *attach.Attacher, log *slog.Logger) int {
 	start := time.Now()
 	nss, err := attach.Scan(a.FS)
 	if err != nil {
 		log.Warn("looking for containers to re-attach", "err", err)
-		return
+		return 0
 	}
 	r, err := a.Reattach(nss)
 	if r.Replaced > 0 || err != nil {
 		log.Info("re-attach done", "binds", r.Replaced, "namespaces-seen", len(nss), "took", time.Since(start).Round(time.Millisecond), "failed", err != nil)
 	}
+	return r.Replaced
 }
 
 // zeroIsNone maps a flag's 0, "none", to fs.Options' negative "none" (its

@@ -2,5 +2,8 @@
 // cgroups: each file has a Content function that builds the file's bytes for
 // the calling process, once per open. The snapshot is what every later read
 // of that open is served from, and it is served with direct I/O so that the
-// kernel's page cache never hands one container's bytes to another.
+// kernel's page cache never hands one container's bytes to another. An
+// Observer (metrics) is told of every request; failures to build content
+// are logged once per container and file, then counted a minute at a time
+// (errlog.go).
 package fs

@@ -50,6 +50,8 @@ type limiter struct {
 	maxOpen  int   // <= 0: none
 	maxBytes int64 // <= 0: none
 	log      *slog.Logger
+	// refused is told of each open refused on a cap.
+	refused func()
 
 	mu     sync.Mutex
 	owners map[string]*usage
@@ -78,7 +80,7 @@ func newLimiter(maxOpen int, maxBytes int64, log *slog.Logger) *limiter {
 	case maxBytes < 0:
 		maxBytes = 0
 	}
-	return &limiter{maxOpen: maxOpen, maxBytes: maxBytes, log: log, owners: map[string]*usage{}}
+	return &limiter{maxOpen: maxOpen, maxBytes: maxBytes, log: log, refused: func() {}, owners: map[string]*usage{}}
 }
 
 // acquire charges an open of n bytes to owner, or refuses it with EMFILE
@@ -97,6 +99,7 @@ func (l *limiter) acquire(owner string, n int) syscall.Errno {
 			l.log.Warn("container over its cap of open files; opens fail with EMFILE until it closes some",
 				"cgroup", owner, "open", u.open, "bytes", u.bytes, "max-open", l.maxOpen, "max-bytes", l.maxBytes)
 		}
+		l.refused()
 		return syscall.EMFILE
 	}
 	u.open++

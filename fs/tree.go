@@ -54,6 +54,8 @@ type Options struct {
 	// value, no cap.
 	MaxOpenPerOwner  int
 	MaxBytesPerOwner int64
+	// Observer is told about every request, for metrics; nil: none.
+	Observer Observer
 }
 
 // Mount mounts the files at mountpoint and serves them until the returned
@@ -65,7 +67,13 @@ func Mount(mountpoint string, files []File, o Options) (*fuse.Server, error) {
 	}
 	now := time.Now()
 	root := &dirNode{mtime: now}
+	obs := o.Observer
+	if obs == nil {
+		obs = nopObserver{}
+	}
 	lim := newLimiter(o.MaxOpenPerOwner, o.MaxBytesPerOwner, log)
+	lim.refused = obs.OpenRefused
+	errs := newErrorLog(log, errorLogEvery)
 	// Everything is static but content, so the kernel may cache names and
 	// attributes for long.
 	long := time.Hour
@@ -91,7 +99,7 @@ func Mount(mountpoint string, files []File, o Options) (*fuse.Server, error) {
 		},
 		OnAdd: func(ctx context.Context) {
 			for _, f := range files {
-				addFile(ctx, root, f, now, lim, log)
+				addFile(ctx, root, f, now, lim, errs, obs.File(f.Path))
 			}
 		},
 	}
@@ -121,6 +129,7 @@ func Mount(mountpoint string, files []File, o Options) (*fuse.Server, error) {
 	stop := make(chan struct{})
 	go func() { server.Wait(); close(stop) }()
 	go lim.reclaim(stop)
+	go errs.run(stop)
 	return server, nil
 }
 
@@ -139,7 +148,7 @@ func spareProcs() {
 	}
 }
 
-func addFile(ctx context.Context, root *dirNode, f File, mtime time.Time, lim *limiter, log *slog.Logger) {
+func addFile(ctx context.Context, root *dirNode, f File, mtime time.Time, lim *limiter, errs *errorLog, obs FileObserver) {
 	parts := strings.Split(f.Path, "/")
 	dir := &root.Inode
 	for _, name := range parts[:len(parts)-1] {
@@ -150,7 +159,7 @@ func addFile(ctx context.Context, root *dirNode, f File, mtime time.Time, lim *l
 		}
 		dir = child
 	}
-	node := &fileNode{content: f.Content, mtime: mtime, lim: lim, log: log.With("file", f.Path)}
+	node := &fileNode{path: f.Path, content: f.Content, mtime: mtime, lim: lim, errs: errs, obs: obs}
 	dir.AddChild(parts[len(parts)-1], dir.NewPersistentInode(ctx, node, gofs.StableAttr{Mode: syscall.S_IFREG}), false)
 }
 
@@ -215,10 +224,12 @@ func (d *dirNode) Link(ctx context.Context, target gofs.InodeEmbedder, name stri
 // fileNode is a file whose content is built for each open.
 type fileNode struct {
 	gofs.Inode
+	path    string
 	content ContentFunc
 	mtime   time.Time
 	lim     *limiter
-	log     *slog.Logger
+	errs    *errorLog
+	obs     FileObserver
 }
 
 var (
@@ -257,11 +268,14 @@ func (f *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 	if flags&syscall.O_ACCMODE != syscall.O_RDONLY || flags&syscall.O_TRUNC != 0 {
 		return nil, 0, syscall.EACCES
 	}
+	start := time.Now()
+	f.obs.Begin()
 	data, owner, errno := f.build(ctx)
-	if errno != 0 {
-		return nil, 0, errno
+	if errno == 0 {
+		errno = f.lim.acquire(owner, len(data))
 	}
-	if errno := f.lim.acquire(owner, len(data)); errno != 0 {
+	f.obs.End(time.Since(start), errno)
+	if errno != 0 {
 		return nil, 0, errno
 	}
 	// NOFLUSH: nothing is ever written, so close(2) need not wait for a
@@ -306,7 +320,10 @@ func (s *snapshot) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadR
 }
 
 func (s *snapshot) rebuild(ctx context.Context) syscall.Errno {
+	start := time.Now()
+	s.node.obs.Begin()
 	data, _, errno := s.node.build(ctx)
+	s.node.obs.End(time.Since(start), errno)
 	if errno == 0 {
 		s.node.lim.resize(s.owner, len(s.data), len(data))
 		s.data = data
@@ -338,7 +355,7 @@ func (f *fileNode) build(ctx context.Context) ([]byte, string, syscall.Errno) {
 		if errors.As(err, &e) {
 			return nil, "", e.Errno()
 		}
-		f.log.Warn("building content failed", "pid", caller.Pid, "err", err)
+		f.errs.failed(slot.owner, f.path, caller.Pid, err)
 		return nil, "", syscall.EIO
 	}
 	return data, slot.owner, 0

@@ -46,6 +46,11 @@ test)
 	# neither crun nor the CNI plugins are needed). The VM has no podman:
 	# they skip there.
 	want podman podman
+	# The metrics tests scrape the daemon with a real Prometheus on
+	# loopback and lint with promtool (the VM has neither: they skip
+	# that part there).
+	want prometheus prometheus
+	want promtool prometheus
 	;;
 esac
 case "${1:-test}" in

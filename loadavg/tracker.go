@@ -44,6 +44,8 @@ type Tracker struct {
 
 	// Rounds counts completed sampling rounds, for tests.
 	rounds atomic.Uint64
+	// onRound is told of each round: how many cgroups and how long.
+	onRound func(cgroups int, took time.Duration)
 }
 
 type entry struct {
@@ -61,8 +63,13 @@ func NewTracker(counter Counter, idle time.Duration, log *slog.Logger) *Tracker 
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Tracker{counter: counter, idle: idle, period: Period, log: log, epoch: time.Now(), entries: map[string]*entry{}}
+	return &Tracker{counter: counter, idle: idle, period: Period, log: log, epoch: time.Now(), entries: map[string]*entry{},
+		onRound: func(int, time.Duration) {}}
 }
+
+// OnRound has f told, after each sampling round, how many cgroups it
+// sampled and how long it took. It must be called before Run.
+func (t *Tracker) OnRound(f func(cgroups int, took time.Duration)) { t.onRound = f }
 
 func (t *Tracker) since() int64 { return int64(time.Since(t.epoch)) }
 
@@ -129,6 +136,7 @@ func (t *Tracker) Run(ctx context.Context) {
 // SampleAll samples every tracked cgroup once and folds n periods in. Run
 // calls it; tests call it to step the clock.
 func (t *Tracker) SampleAll(n uint64) {
+	start := time.Now()
 	t.mu.RLock()
 	list := make([]*entry, 0, len(t.entries))
 	for _, e := range t.entries {
@@ -161,6 +169,7 @@ func (t *Tracker) SampleAll(n uint64) {
 	}
 	t.counter.EndRound()
 	t.rounds.Add(1)
+	t.onRound(len(list), time.Since(start))
 }
 
 func (t *Tracker) drop(e *entry, why string) {

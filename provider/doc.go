@@ -5,5 +5,7 @@
 // average. One file per served file: meminfo.go (meminfo and swaps),
 // cpuinfo.go, stat.go, cpulist.go, diskstats.go (diskstats and
 // sys/block/DISK/stat), loadavg.go, uptime.go; cpuview.go is the CPU view
-// they share.
+// they share. containers.go lists the containers read lately and computes
+// their figures for metrics; explain.go says where a file's computed lines
+// came from (cgprocfs show --explain).
 package provider

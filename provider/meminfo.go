@@ -17,10 +17,13 @@ type memView struct {
 	container *procfiles.ContainerMemory // nil: the caller sees the host
 	host      *procfiles.Meminfo
 	hostRaw   []byte
+	// fallback says why a container got the host's figures ("": it did
+	// not, or it is the host).
+	fallback string
 }
 
-// containerMemory is the caller's memory view.
-func (p *Provider) containerMemory(ctx context.Context, pid uint32) (memView, error) {
+// containerMemory is the caller's memory view, for file.
+func (p *Provider) containerMemory(ctx context.Context, pid uint32, file string) (memView, error) {
 	c, err := p.caller(ctx, pid)
 	if err != nil {
 		return memView{}, err
@@ -37,6 +40,9 @@ func (p *Provider) containerMemory(ctx context.Context, pid uint32) (memView, er
 	r := p.memFlights.do(c.Cgroup.Key(cgroupview.MemoryResource), func() memResult {
 		return p.readContainerMemory(c)
 	})
+	if r.view.fallback != "" {
+		p.obs.HostFallback(file, r.view.fallback)
+	}
 	return r.view, r.err
 }
 
@@ -54,7 +60,7 @@ func (p *Provider) readContainerMemory(c *caller.Caller) memResult {
 		if err != nil {
 			return memResult{err: fmt.Errorf("host meminfo: %w", err)}
 		}
-		return memResult{view: memView{hostRaw: raw}}
+		return memResult{view: memView{hostRaw: raw, fallback: FallbackNoMemoryController}}
 	}
 	if err != nil {
 		return memResult{err: fmt.Errorf("memory of %s: %w", c.Cgroup.Path(cgroupview.MemoryResource), err)}
@@ -64,7 +70,7 @@ func (p *Provider) readContainerMemory(c *caller.Caller) memResult {
 }
 
 func (p *Provider) meminfo(ctx context.Context, pid uint32) ([]byte, error) {
-	v, err := p.containerMemory(ctx, pid)
+	v, err := p.containerMemory(ctx, pid, "proc/meminfo")
 	if err != nil || v.container == nil {
 		return v.hostRaw, err
 	}
@@ -72,7 +78,7 @@ func (p *Provider) meminfo(ctx context.Context, pid uint32) ([]byte, error) {
 }
 
 func (p *Provider) swaps(ctx context.Context, pid uint32) ([]byte, error) {
-	v, err := p.containerMemory(ctx, pid)
+	v, err := p.containerMemory(ctx, pid, "proc/swaps")
 	if err != nil {
 		return nil, err
 	}

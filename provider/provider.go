@@ -35,6 +35,13 @@ type Config struct {
 	CPUsFromQuota bool
 	// Load configures per-container /proc/loadavg (see loadtracker.go).
 	Load LoadConfig
+	// ContainerIdle is how long a container stays tracked for metrics
+	// (Containers) after its last read of any file; 0: until its cgroup
+	// is removed.
+	ContainerIdle time.Duration
+	// Observer is told of failed resolutions, host fallbacks and load
+	// rounds, for metrics; nil: no one.
+	Observer Observer
 }
 
 // MemoryPolicy holds the choices an operator makes about the memory view.
@@ -73,6 +80,9 @@ type Provider struct {
 	// meminfoLayout is the latest parse of the host's meminfo, whose keys
 	// never change while the host runs (see hostmeminfo.go).
 	meminfoLayout atomic.Pointer[procfiles.Meminfo]
+	// seen is every container read lately, for metrics.
+	seen seenSet
+	obs  Observer
 
 	stop context.CancelFunc
 	wg   sync.WaitGroup
@@ -91,8 +101,15 @@ func New(cfg Config) *Provider {
 	if cfg.SysRoot == "" {
 		cfg.SysRoot = "/sys"
 	}
-	p := &Provider{cfg: cfg, log: log, memFlights: flightGroup{gates: map[flightKey]*flightGate{}}}
+	obs := cfg.Observer
+	if obs == nil {
+		obs = nopObserver{}
+	}
+	p := &Provider{cfg: cfg, log: log, obs: obs, memFlights: flightGroup{gates: map[flightKey]*flightGate{}}, seen: seenSet{epoch: time.Now()}}
 	p.load = p.newLoadTracker()
+	if p.load != nil {
+		p.load.OnRound(func(_ int, took time.Duration) { obs.LoadRound(took) })
+	}
 	ctx, stop := context.WithCancel(context.Background())
 	p.stop = stop
 	if p.load != nil {
@@ -143,6 +160,8 @@ func (p *Provider) forgetLoop(ctx context.Context) {
 			p.disks.forget()
 			p.cpu.forget()
 			p.vm.forget()
+			// Drops containers gone or idle, also when no one scrapes.
+			p.trackedCallers()
 		}
 	}
 }
@@ -153,9 +172,11 @@ func (p *Provider) forgetLoop(ctx context.Context) {
 func (p *Provider) caller(ctx context.Context, pid uint32) (*caller.Caller, error) {
 	c, err := p.cfg.Resolver.Resolve(int(pid))
 	if err != nil {
+		p.obs.ResolveFailed()
 		return nil, fmt.Errorf("resolving caller %d: %w", pid, err)
 	}
 	fs.SetOwner(ctx, c.Cgroup.Path(cgroupview.MemoryResource))
+	p.seen.touch(c)
 	return c, nil
 }
 
