@@ -28,8 +28,9 @@ type Result struct {
 }
 
 // Reattach replaces, in every namespace of nss, the binds that belong to a
-// FUSE connection other than the live mount's (a previous cgprocfs that
-// died or stopped) with the same file of the live mount. A namespace that
+// FUSE connection other than the live mount's but came from a cgprocfs at
+// the same mount point (one that died or stopped) with the same file of the
+// live mount. A namespace that
 // cannot be mended is logged with the reason and the others go on; the
 // errors are returned joined.
 func (a *Attacher) Reattach(nss []Namespace) (Result, error) {
@@ -42,7 +43,7 @@ func (a *Attacher) Reattach(nss []Namespace) (Result, error) {
 	for _, ns := range nss {
 		var stale []Bind
 		for _, b := range ns.Binds {
-			if b.Dev != live {
+			if b.Dev != live && a.previousInstance(b) {
 				stale = append(stale, b)
 			}
 		}
@@ -59,6 +60,14 @@ func (a *Attacher) Reattach(nss []Namespace) (Result, error) {
 		a.Log.Info("re-attached", "mount-namespace", ns.Inode, "pid", ns.Pid, "binds", r.Replaced)
 	}
 	return total, errors.Join(errs...)
+}
+
+// previousInstance tells whether b came from a cgprocfs at this mount point:
+// only those are re-attached, never the binds of another daemon serving
+// another mount point on the same host. Versions before the source named
+// the mount point wrote plain "cgprocfs".
+func (a *Attacher) previousInstance(b Bind) bool {
+	return b.Source == cgfs.SourceName(a.Mountpoint) || b.Source == "cgprocfs"
 }
 
 // Attach binds every file the mount serves over the same path in pid's

@@ -21,6 +21,9 @@ type Bind struct {
 	Root string
 	// Dev is the major:minor of the FUSE connection it belongs to.
 	Dev string
+	// Source is its mount's source, which names the mount point of the
+	// daemon it came from (fs.SourceName).
+	Source string
 }
 
 // Namespace is a mount namespace holding cgprocfs binds.
@@ -74,7 +77,7 @@ func BindsOf(kfs *kernelfs.FS, pid int) ([]Bind, error) {
 	var out []Bind
 	for _, m := range mounts {
 		if m.FSType == FSType {
-			out = append(out, Bind{MountPoint: m.MountPoint, Root: m.Root, Dev: m.Dev})
+			out = append(out, Bind{MountPoint: m.MountPoint, Root: m.Root, Dev: m.Dev, Source: m.Source})
 		}
 	}
 	return out, nil

@@ -17,6 +17,10 @@ import (
 	"github.com/hanwen/go-fuse/v2/fuse"
 )
 
+// SourceName is the source a cgprocfs mount at mountpoint shows in
+// mountinfo, and so do the binds of its files in containers.
+func SourceName(mountpoint string) string { return "cgprocfs:" + mountpoint }
+
 // FSType is the "fuse.<name>" type the mount shows in /proc/mounts.
 const FSType = "fuse.cgprocfs"
 
@@ -84,7 +88,10 @@ func Mount(mountpoint string, files []File, o Options) (*fuse.Server, error) {
 		MountOptions: fuse.MountOptions{
 			AllowOther: true,
 			Name:       "cgprocfs",
-			FsName:     "cgprocfs",
+			// The source names the mount point, so that a new daemon
+			// re-attaches only the binds of a previous one at the same
+			// mount point (SourceName).
+			FsName: SourceName(mountpoint),
 			// Mount and unmount with the syscalls (the daemon is
 			// root); no fusermount fallback that could hide errors.
 			DirectMountStrict: true,

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -31,9 +32,10 @@ func startContainers(t *testing.T, d *daemon, n, readers int) []*container {
 		cg := newCgroup(t, fmt.Sprintf("survive%d", i), nil)
 		limit := int64(64+i) << 20
 		cg.SetMemoryLimit(t, limit)
-		script := "exec sleep 1000"
+		// "bound" says the prologue has bound every file.
+		script := "echo bound; exec sleep 1000"
 		if i < readers {
-			script = "while :; do read l < /proc/meminfo; echo \"$l\"; sleep 0.1; done"
+			script = "echo bound; while :; do read l < /proc/meminfo; echo \"$l\"; sleep 0.1; done"
 		}
 		c := &container{cg: cg, out: &syncWriter{w: &bytes.Buffer{}}, wantMem: fmt.Sprintf(" %d kB", limit>>10)}
 		c.cmd = d.command(context.Background(), cg, script)
@@ -46,18 +48,28 @@ func startContainers(t *testing.T, d *daemon, n, readers int) []*container {
 	}
 	// Every container has its binds in place before the test goes on.
 	for _, c := range cs {
-		poll(t, 10*time.Second, "a container's binds", func() bool { return c.readsLive() })
+		poll(t, 20*time.Second, "a container's binds", func() bool { return strings.HasPrefix(c.out.String(), "bound\n") && c.readsLive() })
 	}
 	return cs
 }
 
-// readsLive tells whether the container's /proc/meminfo bind answers. The
-// test reads it through /proc/PID/root, which walks the container's mounts
-// (the view is the test's own cgroup's: only the connection is checked).
+// readsLive tells whether the container's /proc/meminfo is a cgprocfs bind
+// that answers. The test reads it through /proc/PID/root, which walks the
+// container's mounts (the view is the test's own cgroup's: only the
+// connection is checked). A dead bind fails statfs with ENOTCONN; the
+// kernel's own file is not a FUSE file.
 func (c *container) readsLive() bool {
-	_, err := os.ReadFile(fmt.Sprintf("/proc/%d/root/proc/meminfo", c.cmd.Process.Pid))
+	p := fmt.Sprintf("/proc/%d/root/proc/meminfo", c.cmd.Process.Pid)
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(p, &st); err != nil || st.Type != fuseSuperMagic {
+		return false
+	}
+	_, err := os.ReadFile(p)
 	return err == nil
 }
+
+// fuseSuperMagic is the f_type of a FUSE filesystem.
+const fuseSuperMagic = 0x65735546
 
 // restartAndCheck stops the daemon with stop, starts a new one at the same
 // mount point, and checks that every container reads again, and the readers
@@ -212,4 +224,41 @@ func TestStatus(t *testing.T) {
 	if err == nil || !strings.Contains(string(out), "live: no") {
 		t.Errorf("status of a killed daemon: %v\n%s", err, out)
 	}
+}
+
+// A daemon starting at another mount point re-attaches nothing of a live
+// daemon's containers: each serves its own.
+func TestReattachLeavesOtherMountsAlone(t *testing.T) {
+	a := startDaemon(t)
+	cs := startContainers(t, a, 2, 0)
+	devBefore := bindDevs(t, cs[0])
+	b := startDaemon(t)
+	if !strings.Contains(b.logs(), "serving") {
+		t.Fatalf("second daemon not serving:\n%s", b.logs())
+	}
+	if got := bindDevs(t, cs[0]); got != devBefore {
+		t.Fatalf("a container of the daemon at %s had its binds moved to %s's: %q, then %q", a.Mountpoint, b.Mountpoint, devBefore, got)
+	}
+	if strings.Contains(b.logs(), "re-attached") {
+		t.Errorf("the second daemon re-attached something:\n%s", b.logs())
+	}
+}
+
+// bindDevs lists the distinct devices of a container's cgprocfs binds.
+func bindDevs(t *testing.T, c *container) string {
+	t.Helper()
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/mountinfo", c.cmd.Process.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var devs []string
+	for l := range strings.SplitSeq(string(data), "\n") {
+		if f := strings.Fields(l); len(f) > 4 && strings.Contains(l, " - fuse.cgprocfs ") && f[3] != "/" && !slices.Contains(devs, f[2]) {
+			devs = append(devs, f[2])
+		}
+	}
+	if len(devs) == 0 {
+		t.Fatalf("the container holds no cgprocfs binds:\n%s", data)
+	}
+	return strings.Join(devs, " ")
 }

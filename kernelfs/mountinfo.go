@@ -15,6 +15,8 @@ type Mount struct {
 	// where, as the reading process sees it.
 	Root, MountPoint string
 	FSType           string
+	// Source is the filesystem's source (its "device").
+	Source string
 }
 
 // Mounts reads the mount table of pid's mount namespace
@@ -35,7 +37,7 @@ func (fs *FS) Mounts(pid int) ([]Mount, error) {
 	}
 	out := make([]Mount, len(infos))
 	for i, m := range infos {
-		out[i] = Mount{Dev: m.MajorMinorVer, Root: UnescapeMountinfo(m.Root), MountPoint: UnescapeMountinfo(m.MountPoint), FSType: m.FSType}
+		out[i] = Mount{Dev: m.MajorMinorVer, Root: UnescapeMountinfo(m.Root), MountPoint: UnescapeMountinfo(m.MountPoint), FSType: m.FSType, Source: UnescapeMountinfo(m.Source)}
 	}
 	return out, nil
 }
