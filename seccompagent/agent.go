@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"syscall"
@@ -157,6 +158,7 @@ func (a *Agent) isClosed() bool {
 // receive reads one runtime's ContainerProcessState and the listener fd it
 // carries, and starts answering that container's notifications.
 func (a *Agent) receive(ctx context.Context, conn *net.UnixConn) {
+	defer a.survive("reading a runtime's connection")
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
 	defer conn.Close()
@@ -178,9 +180,20 @@ func (a *Agent) receive(ctx context.Context, conn *net.UnixConn) {
 	a.wg.Go(func() { a.watch(f, state.State.ID) })
 }
 
-// readState reads a runtime's message (runc: one sendmsg of the JSON state
-// with SCM_RIGHTS, then close) up to EOF, and returns the state and the fd
+// survive logs a panic of the calling goroutine and lets it end. The
+// agent runs in the daemon that serves every container's files: a bug in
+// it must cost at most the connection or answer at hand, never the daemon.
+func (a *Agent) survive(what string) {
+	if p := recover(); p != nil {
+		a.log.Error("seccomp agent: a bug, recovered", "while", what, "panic", p, "stack", string(debug.Stack()))
+	}
+}
+
+// readState reads a runtime's message and returns the state and the fd
 // named specs.SeccompFdName in its Fds; every other fd received is closed.
+// runc sends the JSON state with SCM_RIGHTS in one sendmsg and keeps the
+// connection open while it runs, so the message ends where the JSON value
+// does, not at EOF; a stream socket may still hand it over in pieces.
 func readState(conn *net.UnixConn) (specs.ContainerProcessState, int, error) {
 	var state specs.ContainerProcessState
 	var fds []int
@@ -198,7 +211,7 @@ func readState(conn *net.UnixConn) (specs.ContainerProcessState, int, error) {
 	var msg []byte
 	buf := make([]byte, 64<<10)
 	oob := make([]byte, unix.CmsgSpace(maxFds*4))
-	for {
+	for !json.Valid(msg) {
 		n, oobn, flags, _, err := conn.ReadMsgUnix(buf, oob)
 		if oobn > 0 {
 			got, perr := parseRights(oob[:oobn])
@@ -212,21 +225,25 @@ func readState(conn *net.UnixConn) (specs.ContainerProcessState, int, error) {
 			closeFds(-1)
 			return state, -1, fmt.Errorf("more than %d descriptors sent", maxFds)
 		}
-		msg = append(msg, buf[:n]...)
+		if n > 0 {
+			msg = append(msg, buf[:n]...)
+		}
 		if len(msg) > maxState {
 			closeFds(-1)
 			return state, -1, fmt.Errorf("state longer than %d bytes", maxState)
 		}
-		if errors.Is(err, io.EOF) || (err == nil && n == 0 && oobn == 0) {
-			break
+		eof := errors.Is(err, io.EOF) || (err == nil && n == 0 && oobn == 0)
+		if eof && len(msg) == 0 && len(fds) == 0 {
+			return state, -1, errEmpty
+		}
+		if eof {
+			closeFds(-1)
+			return state, -1, fmt.Errorf("closed after %d bytes of state", len(msg))
 		}
 		if err != nil {
 			closeFds(-1)
-			return state, -1, fmt.Errorf("reading the state: %w", err)
+			return state, -1, fmt.Errorf("reading the state (%d bytes so far): %w", len(msg), err)
 		}
-	}
-	if len(msg) == 0 && len(fds) == 0 {
-		return state, -1, errEmpty
 	}
 	if err := json.Unmarshal(msg, &state); err != nil {
 		closeFds(-1)
@@ -316,6 +333,7 @@ func (a *Agent) adopt(fd int) (*os.File, error) {
 // watch answers the notifications of one listener fd until the filter has
 // no task left (the container ended) or the agent closes.
 func (a *Agent) watch(f *os.File, id string) {
+	defer a.survive("watching a container")
 	defer func() {
 		a.mu.Lock()
 		delete(a.files, f)
@@ -378,6 +396,9 @@ func pollNow(fd int) (int16, error) {
 	}
 }
 
+// errCallerBuffer is a buffer the caller passed that cannot be written.
+var errCallerBuffer = errors.New("the caller's buffer cannot be written")
+
 // watcher answers one container's notifications.
 type watcher struct {
 	a  *Agent
@@ -392,10 +413,33 @@ type watcher struct {
 // other call and every failure with CONTINUE, so that the kernel runs the
 // real call and nothing here can break a container.
 func (w *watcher) answer(n seccompNotif) {
-	resp := continueResp(n.ID)
+	resp := w.response(n)
+	var sendErr error
+	if err := w.rc.Control(func(fd uintptr) { sendErr = send(fd, resp) }); err != nil {
+		sendErr = err
+	}
+	if sendErr != nil && !errors.Is(sendErr, unix.ENOENT) {
+		w.a.log.Debug("seccomp agent: answering", "id", w.id, "pid", n.Pid, "err", sendErr)
+	}
+}
+
+// response is the answer to n; CONTINUE also when finding the answer
+// panics (see survive).
+func (w *watcher) response(n seccompNotif) (resp seccompNotifResp) {
+	resp = continueResp(n.ID)
+	defer func() {
+		if p := recover(); p != nil {
+			resp = continueResp(n.ID)
+			w.a.log.Error("seccomp agent: a bug, recovered; the call is left to the kernel", "id", w.id, "pid", n.Pid, "panic", p, "stack", string(debug.Stack()))
+		}
+	}()
 	if arch := nativeArch(); arch != 0 && n.Data.Arch == arch && n.Data.Nr == unix.SYS_SYSINFO {
 		ok, err := w.sysinfo(n)
 		switch {
+		case errors.Is(err, errCallerBuffer):
+			// The caller's own mistake (sysinfo(NULL)): the kernel
+			// gives it EFAULT, as without the agent.
+			w.a.log.Debug("seccomp agent: sysinfo left to the kernel", "id", w.id, "pid", n.Pid, "err", err)
 		case err != nil:
 			level := slog.LevelDebug
 			if !w.warned {
@@ -406,13 +450,7 @@ func (w *watcher) answer(n seccompNotif) {
 			resp = seccompNotifResp{ID: n.ID} // returns 0
 		}
 	}
-	var sendErr error
-	if err := w.rc.Control(func(fd uintptr) { sendErr = send(fd, resp) }); err != nil {
-		sendErr = err
-	}
-	if sendErr != nil && !errors.Is(sendErr, unix.ENOENT) {
-		w.a.log.Debug("seccomp agent: answering", "id", w.id, "pid", n.Pid, "err", sendErr)
-	}
+	return resp
 }
 
 // sysinfo writes the caller's struct sysinfo into its buffer; false (no
@@ -444,7 +482,7 @@ func (w *watcher) sysinfo(n seccompNotif) (bool, error) {
 	// The buffer's address is the file offset; one above 2^63 (not a
 	// user address) fails here, and the kernel then reports EFAULT.
 	if _, err := mem.WriteAt(b, int64(n.Data.Args[0])); err != nil {
-		return false, fmt.Errorf("writing into the caller at %#x: %w", n.Data.Args[0], err)
+		return false, fmt.Errorf("%w at %#x: %w", errCallerBuffer, n.Data.Args[0], err)
 	}
 	return true, nil
 }

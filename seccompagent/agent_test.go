@@ -168,8 +168,8 @@ func installFilter(nrs []uint32) (int, error) {
 }
 
 // handOver sends the listener to the agent as runc does (one message: the
-// JSON state with the fd as SCM_RIGHTS, then close) and closes the test's
-// copy.
+// JSON state with the fd as SCM_RIGHTS; the connection stays open, as runc
+// keeps it until it exits) and closes the test's copy of the fd.
 func handOver(t *testing.T, a *Agent, fd int) {
 	t.Helper()
 	defer unix.Close(fd)
@@ -181,19 +181,22 @@ func handOver(t *testing.T, a *Agent, fd int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sendRaw(t, a, msg, unix.UnixRights(fd))
+	c := sendRaw(t, a, msg, unix.UnixRights(fd))
+	t.Cleanup(func() { c.Close() })
 }
 
-func sendRaw(t *testing.T, a *Agent, msg, oob []byte) {
+// sendRaw sends one message on a new connection to the agent.
+func sendRaw(t *testing.T, a *Agent, msg, oob []byte) *net.UnixConn {
 	t.Helper()
 	c, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: a.path, Net: "unix"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
 	if _, _, err := c.WriteMsgUnix(msg, oob, nil); err != nil {
+		c.Close()
 		t.Fatal(err)
 	}
+	return c
 }
 
 // rawSysinfo calls sysinfo(2) into a buffer.
@@ -345,7 +348,7 @@ func TestAgentRefusesBadStates(t *testing.T) {
 			c.Close()
 			continue
 		}
-		sendRaw(t, a, m.msg, oob)
+		sendRaw(t, a, m.msg, oob).Close()
 	}
 	// The agent closes what it received: the daemon's fd count is back
 	// (the test's own pipe stays open).
@@ -440,3 +443,23 @@ func TestListenSocketFile(t *testing.T) {
 }
 
 var _ io.Writer = testWriter{}
+
+// A state that arrives in pieces, the fd with the first, on a connection
+// left open, is read to its end.
+func TestAgentReadsAStateInPieces(t *testing.T) {
+	a := startAgent(t, &fakeSource{})
+	th, fd := newFilteredThread(t, unix.SYS_SYSINFO)
+	msg, _ := json.Marshal(specs.ContainerProcessState{Fds: []string{specs.SeccompFdName}, State: specs.State{ID: "pieces"}})
+	c := sendRaw(t, a, msg[:10], unix.UnixRights(fd))
+	defer c.Close()
+	unix.Close(fd)
+	if _, err := c.Write(msg[10:]); err != nil {
+		t.Fatal(err)
+	}
+	var buf [procfiles.SysinfoSize]byte
+	var errno unix.Errno
+	th.do(t, func() { errno = rawSysinfo(&buf) })
+	if errno != 0 {
+		t.Fatalf("sysinfo: %v", errno)
+	}
+}
