@@ -73,7 +73,7 @@ func sysinfoDaemon(t *testing.T) (*daemon, string) {
 	return d, sock
 }
 
-// newSysinfoBundle is newRuncBundle with the probe at /bin/probe and, when
+// newSysinfoBundle is newRuncBundle with the probe at /probe and, when
 // listener is not empty, a seccomp profile that allows everything but sends
 // sysinfo and getpid to the agent at listener.
 func newSysinfoBundle(t *testing.T, d *daemon, memLimit int64, listener string, args ...string) runcBundle {
@@ -92,7 +92,7 @@ func newSysinfoBundle(t *testing.T, d *daemon, memLimit int64, listener string, 
 	if err := json.Unmarshal(data, &spec); err != nil {
 		t.Fatal(err)
 	}
-	spec.Mounts = append(spec.Mounts, specs.Mount{Destination: "/bin/probe", Type: "bind", Source: exe, Options: []string{"rbind", "ro"}})
+	spec.Mounts = append(spec.Mounts, specs.Mount{Destination: "/probe", Type: "bind", Source: exe, Options: []string{"rbind", "ro"}})
 	spec.Process.Env = append(spec.Process.Env, probeEnv+"=1")
 	if listener != "" {
 		spec.Linux.Seccomp = &specs.LinuxSeccomp{
@@ -173,7 +173,7 @@ func TestSysinfoContainerSeesItsOwn(t *testing.T) {
 		t.Skip("the agent answers sysinfo on amd64 and arm64 only")
 	}
 	d, sock := sysinfoDaemon(t)
-	c := newSysinfoBundle(t, d, 200*mib, sock, "/bin/sh", "-c", "/bin/busybox free; echo @@; /bin/busybox uptime; echo @@; /bin/probe")
+	c := newSysinfoBundle(t, d, 200*mib, sock, "/bin/sh", "-c", "/bin/busybox free; echo @@; /bin/busybox uptime; echo @@; /probe")
 	out := c.run(t)
 	host := hostSysinfo(t)
 	parts := strings.Split(out, "@@\n")
@@ -225,7 +225,7 @@ func TestSysinfoContainerSeesItsOwn(t *testing.T) {
 // sysinfo, with the agent running.
 func TestSysinfoWithoutProfile(t *testing.T) {
 	d, _ := sysinfoDaemon(t)
-	c := newSysinfoBundle(t, d, 200*mib, "", "/bin/sh", "-c", "/bin/busybox free; echo @@; /bin/probe")
+	c := newSysinfoBundle(t, d, 200*mib, "", "/bin/sh", "-c", "/bin/busybox free; echo @@; /probe")
 	out := c.run(t)
 	host := hostSysinfo(t)
 	parts := strings.Split(out, "@@\n")
@@ -353,7 +353,7 @@ func TestSysinfoAfterTheDaemonStops(t *testing.T) {
 	d, sock := sysinfoDaemon(t)
 	c := newSysinfoBundle(t, d, 200*mib, sock, "/bin/sh", "-c", `while read cmd; do $cmd; echo; echo @@; done`)
 	lc := startLiveContainer(t, c)
-	if r := parseProbe(t, lc.ask(t, "/bin/probe")); r.Errno != 0 || r.Sysinfo.TotalRAM != 200*mib {
+	if r := parseProbe(t, lc.ask(t, "/probe")); r.Errno != 0 || r.Sysinfo.TotalRAM != 200*mib {
 		t.Fatalf("with the daemon up: %+v", r)
 	}
 
@@ -361,7 +361,7 @@ func TestSysinfoAfterTheDaemonStops(t *testing.T) {
 	if exists(sock) {
 		t.Errorf("the stopped daemon left its socket %s", sock)
 	}
-	r := parseProbe(t, lc.ask(t, "/bin/probe"))
+	r := parseProbe(t, lc.ask(t, "/probe"))
 	if r.Errno != int(unix.ENOSYS) || r.GetpidErrno != int(unix.ENOSYS) {
 		t.Errorf("with the daemon stopped: sysinfo errno %d, getpid errno %d; want ENOSYS (%d) for both", r.Errno, r.GetpidErrno, unix.ENOSYS)
 	}
@@ -371,14 +371,14 @@ func TestSysinfoAfterTheDaemonStops(t *testing.T) {
 	// binds, but not its seccomp listener.
 	d2 := startDaemonAt(t, d.Mountpoint, "--seccomp-listener", sock)
 	poll(t, 5*time.Second, "the new agent's socket", func() bool { return exists(sock) })
-	if r := parseProbe(t, lc.ask(t, "/bin/probe")); r.Errno != int(unix.ENOSYS) {
+	if r := parseProbe(t, lc.ask(t, "/probe")); r.Errno != int(unix.ENOSYS) {
 		t.Errorf("a running container after a daemon restart: sysinfo errno %d, want ENOSYS (the listener is gone for good)", r.Errno)
 	}
 	t.Logf("busybox free after the restart (binds mended, sysinfo ENOSYS):\n%s", lc.ask(t, "/bin/busybox free"))
 	t.Logf("busybox uptime after the restart:\n%s", lc.ask(t, "/bin/busybox uptime"))
 
 	// A container started now is answered by the new daemon.
-	out := newSysinfoBundle(t, d2, 100*mib, sock, "/bin/probe").run(t)
+	out := newSysinfoBundle(t, d2, 100*mib, sock, "/probe").run(t)
 	if r := parseProbe(t, out); r.Errno != 0 || r.Sysinfo.TotalRAM != 100*mib {
 		t.Errorf("a new container with the restarted daemon: %+v", r)
 	}
