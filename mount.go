@@ -46,6 +46,7 @@ func mountCommand() *cli.Command {
 			&cli.IntFlag{Name: "max-open-per-container", Value: fs.DefaultMaxOpenPerOwner, Usage: "how many served files one container (memory cgroup) may hold open at once; past it its opens fail with EMFILE (0: no cap)"},
 			&cli.Int64Flag{Name: "max-snapshot-bytes-per-container", Value: fs.DefaultMaxBytesPerOwner, Usage: "how many bytes of open files' content one container may hold in the daemon; past it its opens fail with EMFILE (0: no cap)"},
 			&cli.DurationFlag{Name: "fuse-request-timeout", Value: fs.DefaultRequestTimeout, Usage: "ask the kernel (6.14+) to abort the connection when a request stays unanswered this long, so a hung daemon fails its readers instead of hanging them (0: never)"},
+			&cli.StringFlag{Name: "seccomp-listener", Value: DefaultSeccompListener, Usage: "answer containers' sysinfo(2) as the seccomp agent on this socket, a seccomp profile's listenerPath (empty: off)"},
 			// For profiling the read path under `make bench`.
 			&cli.StringFlag{Name: "cpuprofile", Hidden: true, Usage: "write a CPU profile to this file until exit"},
 		}, append(nriFlags(), observabilityFlags()...)...),
@@ -73,6 +74,7 @@ func validateFlags(c *cli.Context) error {
 		{"max-open-per-container", c.Int("max-open-per-container") >= 0, "0 (no cap) or a positive number"},
 		{"max-snapshot-bytes-per-container", c.Int64("max-snapshot-bytes-per-container") >= 0, "0 (no cap) or a positive number"},
 		{"active-file-used-percent", c.Uint("active-file-used-percent") <= 100, "0 to 100"},
+		{"seccomp-listener", validListener(c.String("seccomp-listener")), "empty (off) or an absolute path under 108 bytes"},
 	} {
 		if !f.ok {
 			return fmt.Errorf("--%s must be %s, not %q", f.name, f.want, fmt.Sprint(c.Value(f.name)))
@@ -110,6 +112,8 @@ type mountConfig struct {
 	// fsOptions are the FUSE tree's options but for its logger.
 	fsOptions  fs.Options
 	cpuprofile string
+	// seccompListener is the seccomp agent's socket; empty: no agent.
+	seccompListener string
 	// Without Cgroups, Resolver, FS and Logger, which come from the host.
 	provider provider.Config
 	nri      nriConfig
@@ -146,7 +150,8 @@ func configFromFlags(c *cli.Context) (mountConfig, error) {
 			MaxOpenPerOwner:  int(zeroIsNone(int64(c.Int("max-open-per-container")))),
 			MaxBytesPerOwner: zeroIsNone(c.Int64("max-snapshot-bytes-per-container")),
 		},
-		cpuprofile: c.String("cpuprofile"),
+		cpuprofile:      c.String("cpuprofile"),
+		seccompListener: c.String("seccomp-listener"),
 		provider: provider.Config{
 			ProcRoot: c.String("proc-root"),
 			Memory: provider.MemoryPolicy{
@@ -222,6 +227,9 @@ func serve(cfg mountConfig, log *slog.Logger) error {
 	defer p.Close()
 	if m != nil {
 		m.WatchContainers(func() []provider.ContainerStats { return p.Containers(cfg.metricsAll) })
+	}
+	if cfg.seccompListener != "" {
+		defer startSeccompAgent(cfg.seccompListener, p, log)()
 	}
 	// Written before the mount appears, so that `cgprocfs status` knows
 	// the daemon as soon as the mount answers.

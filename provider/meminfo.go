@@ -28,6 +28,11 @@ func (p *Provider) containerMemory(ctx context.Context, pid uint32, file string)
 	if err != nil {
 		return memView{}, err
 	}
+	return p.memoryView(c)
+}
+
+// memoryView is the memory view of a resolved caller.
+func (p *Provider) memoryView(c *caller.Caller) (memView, error) {
 	if c.Cgroup.IsRoot(cgroupview.MemoryResource) {
 		raw, err := p.hostFile("meminfo")
 		if err != nil {
