@@ -28,7 +28,11 @@ func (p *Provider) containerMemory(ctx context.Context, pid uint32, file string)
 	if err != nil {
 		return memView{}, err
 	}
-	return p.memoryView(c)
+	v, err := p.memoryView(c)
+	if v.fallback != "" {
+		p.obs.HostFallback(file, v.fallback)
+	}
+	return v, err
 }
 
 // memoryView is the memory view of a resolved caller.
@@ -45,9 +49,6 @@ func (p *Provider) memoryView(c *caller.Caller) (memView, error) {
 	r := p.memFlights.do(c.Cgroup.Key(cgroupview.MemoryResource), func() memResult {
 		return p.readContainerMemory(c)
 	})
-	if r.view.fallback != "" {
-		p.obs.HostFallback(file, r.view.fallback)
-	}
 	return r.view, r.err
 }
 
