@@ -77,12 +77,12 @@ func rssKB(t *testing.T, pid int) int {
 // container's reads keep working, and the RSS comes back within 60 s of the
 // close.
 func TestOpenHandlesCappedPerContainer(t *testing.T) {
-	maxOpen, attempts := 4096, 100000
+	maxOpen, attempts, warmups := 4096, 100000, 200
 	var args []string
 	if os.Getenv("CGPROCFS_VM") != "" {
 		// The VM's descriptor limit is below the default cap, and each
 		// open costs milliseconds under TCG.
-		maxOpen, attempts = 1000, 1500
+		maxOpen, attempts, warmups = 1000, 1500, 20
 		args = []string{"--max-open-per-container", strconv.Itoa(maxOpen)}
 	}
 	d := startDaemon(t, args...)
@@ -90,7 +90,7 @@ func TestOpenHandlesCappedPerContainer(t *testing.T) {
 	flood, other := newCgroup(t, "flood", nil), newCgroup(t, "calm", nil)
 	other.SetMemoryLimit(t, 100<<20)
 	// Warm up: the daemon's steady size, with both containers seen.
-	for range 200 {
+	for range warmups {
 		d.run(t, other, "cat /proc/cpuinfo > /dev/null")
 	}
 	start := rssKB(t, pid)
