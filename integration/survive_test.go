@@ -233,9 +233,8 @@ func TestReattachLeavesOtherMountsAlone(t *testing.T) {
 	cs := startContainers(t, a, 2, 0)
 	devBefore := bindDevs(t, cs[0])
 	b := startDaemon(t)
-	if !strings.Contains(b.logs(), "serving") {
-		t.Fatalf("second daemon not serving:\n%s", b.logs())
-	}
+	// Its re-attach is done when it logs that it serves.
+	poll(t, 10*time.Second, "the second daemon to say it serves", func() bool { return strings.Contains(b.logs(), "msg=serving") })
 	if got := bindDevs(t, cs[0]); got != devBefore {
 		t.Fatalf("a container of the daemon at %s had its binds moved to %s's: %q, then %q", a.Mountpoint, b.Mountpoint, devBefore, got)
 	}
