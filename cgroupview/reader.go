@@ -32,6 +32,8 @@ type Reader interface {
 	Pressure(c *Cgroup, res PressureResource) ([]byte, error)
 	// ThreadsFile names the file listing a cgroup's own threads.
 	ThreadsFile() string
+	// Sources names the files and keys the reader reads, for people.
+	Sources() Sources
 }
 
 // New finds the cgroup layout under root and returns its reader, which

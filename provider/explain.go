@@ -33,7 +33,6 @@ func (p *Provider) Explain(ctx context.Context, pid uint32, file string) (conten
 		return nil, "", err
 	}
 	var b strings.Builder
-	h := p.cfg.Cgroups.Hierarchy()
 	fmt.Fprintf(&b, "caller: pid %d, %s\n", c.Pid, callerKind(c))
 	switch file {
 	case "proc/meminfo", "proc/swaps":
@@ -50,11 +49,7 @@ func (p *Provider) Explain(ctx context.Context, pid uint32, file string) (conten
 		p.explainCPUs(c, &b)
 		if !hostCPU(c) {
 			cpuDir, _ := c.Cgroup.Dir(cgroupview.CPUTimeResource)
-			if h.Mode == cgroupview.Unified {
-				fmt.Fprintf(&b, "user, system: %s/cpu.stat user_usec and system_usec, spread evenly over the CPUs shown\n", cpuDir)
-			} else {
-				fmt.Fprintf(&b, "user, system: %s/cpuacct.usage_all per host CPU (time on CPUs not shown spread evenly)\n", cpuDir)
-			}
+			fmt.Fprintf(&b, "user, system: %s/%s\n", cpuDir, p.cfg.Cgroups.Sources().CPUTime)
 			fmt.Fprintf(&b, "steal: the runqueue wait of the cgroup's threads (/proc/<tid>/schedstat), at least the throttled time of cpu.stat; idle: the rest of each CPU's wall time\n")
 			fmt.Fprintf(&b, "note: counters accumulate from the first reading; this one started now, the daemon's when it first served the container\n")
 			fmt.Fprintf(&b, "procs_running, procs_blocked: threads in state R and D of %s and below (%s)\n", cpuDir, p.cfg.Cgroups.ThreadsFile())
@@ -85,11 +80,7 @@ func (p *Provider) Explain(ctx context.Context, pid uint32, file string) (conten
 			fmt.Fprintf(&b, "no I/O cgroup (%v): no lines\n", err)
 			break
 		}
-		if h.Mode == cgroupview.Unified {
-			fmt.Fprintf(&b, "per device: %s/io.stat (rios, wios, dios, rbytes, wbytes, dbytes), the disk names and layout from the host's /proc/diskstats\n", dir)
-		} else {
-			fmt.Fprintf(&b, "per device: %s/blkio.throttle.io_serviced_recursive and io_service_bytes_recursive (blkio.bfq.* where present), names and layout from the host's /proc/diskstats\n", dir)
-		}
+		fmt.Fprintf(&b, "per device: %s/%s, the disk names and layout from the host's /proc/diskstats\n", dir, p.cfg.Cgroups.Sources().IO)
 	}
 	return content, b.String(), nil
 }
@@ -140,34 +131,6 @@ func (p *Provider) explainCPUs(c *caller.Caller, b *strings.Builder) {
 	}
 }
 
-// memKeys names a MemoryStat field's memory.stat key on v1 and v2.
-type memKey struct{ v1, v2 string }
-
-func (k memKey) name(m cgroupview.Mode) string {
-	if m == cgroupview.Unified {
-		return k.v2
-	}
-	return k.v1
-}
-
-var (
-	keyAnon          = memKey{"total_rss", "anon"}
-	keyAnonTHP       = memKey{"total_rss_huge", "anon_thp"}
-	keyFile          = memKey{"total_cache", "file"}
-	keyFileMapped    = memKey{"total_mapped_file", "file_mapped"}
-	keyShmem         = memKey{"total_shmem", "shmem"}
-	keyDirty         = memKey{"total_dirty", "file_dirty"}
-	keyWriteback     = memKey{"total_writeback", "file_writeback"}
-	keyActiveAnon    = memKey{"total_active_anon", "active_anon"}
-	keyInactiveAnon  = memKey{"total_inactive_anon", "inactive_anon"}
-	keyActiveFile    = memKey{"total_active_file", "active_file"}
-	keyInactiveFile  = memKey{"total_inactive_file", "inactive_file"}
-	keyUnevictable   = memKey{"total_unevictable", "unevictable"}
-	keySlab          = memKey{"(none on v1: 0)", "slab"}
-	keySlabReclaim   = memKey{"(none on v1: 0)", "slab_reclaimable"}
-	keySlabUnreclaim = memKey{"(none on v1: 0)", "slab_unreclaimable"}
-)
-
 // explainMemory renders meminfo or swaps from one reading and explains it.
 func (p *Provider) explainMemory(c *caller.Caller, file string, b *strings.Builder) ([]byte, error) {
 	if c.Cgroup.IsRoot(cgroupview.MemoryResource) {
@@ -191,28 +154,22 @@ func (p *Provider) explainMemory(c *caller.Caller, file string, b *strings.Build
 	}
 	pol := p.cfg.Memory
 	cm := procfiles.ComputeMemory(host, mem, pol.ActiveFileUsedPercent, pol.HideSwap)
-	m := h.Mode
-	limitFile, usageFile := "memory.limit_in_bytes", "memory.usage_in_bytes"
-	if m == cgroupview.Unified {
-		limitFile, usageFile = "memory.max", "memory.current"
-	}
-	fmt.Fprintf(b, "limit: %s (the smallest %s of the cgroup and its ancestors)\n", bytesOrMax(mem.Limit), limitFile)
-	fmt.Fprintf(b, "usage: %d B (%s)\n", mem.Usage, usageFile)
+	src := p.cfg.Cgroups.Sources()
+	key := src.StatKey
+	fmt.Fprintf(b, "limit: %s (the smallest %s of the cgroup and its ancestors)\n", bytesOrMax(mem.Limit), src.MemoryLimit)
+	fmt.Fprintf(b, "usage: %d B (%s)\n", mem.Usage, src.MemoryUsage)
 	s := mem.Stat
-	fmt.Fprintf(b, "memory.stat: ")
-	for i, kv := range []struct {
-		k memKey
-		v uint64
-	}{{keyAnon, s.Anon}, {keyAnonTHP, s.AnonTHP}, {keyFile, s.File}, {keyFileMapped, s.FileMapped}, {keyShmem, s.Shmem},
-		{keyDirty, s.FileDirty}, {keyWriteback, s.FileWriteback}, {keyActiveAnon, s.ActiveAnon}, {keyInactiveAnon, s.InactiveAnon},
-		{keyActiveFile, s.ActiveFile}, {keyInactiveFile, s.InactiveFile}, {keyUnevictable, s.Unevictable}} {
-		if i > 0 {
-			b.WriteString(" ")
+	fmt.Fprintf(b, "memory.stat:")
+	for _, kv := range []struct {
+		field string
+		v     uint64
+	}{{"Anon", s.Anon}, {"AnonTHP", s.AnonTHP}, {"File", s.File}, {"FileMapped", s.FileMapped}, {"Shmem", s.Shmem},
+		{"FileDirty", s.FileDirty}, {"FileWriteback", s.FileWriteback}, {"ActiveAnon", s.ActiveAnon}, {"InactiveAnon", s.InactiveAnon},
+		{"ActiveFile", s.ActiveFile}, {"InactiveFile", s.InactiveFile}, {"Unevictable", s.Unevictable},
+		{"Slab", s.Slab}, {"SlabReclaimable", s.SlabReclaimable}, {"SlabUnreclaimable", s.SlabUnreclaimable}} {
+		if k := key(kv.field); !strings.HasPrefix(k, "(") {
+			fmt.Fprintf(b, " %s=%d", k, kv.v)
 		}
-		fmt.Fprintf(b, "%s=%d", kv.k.name(m), kv.v)
-	}
-	if m == cgroupview.Unified {
-		fmt.Fprintf(b, " slab=%d slab_reclaimable=%d slab_unreclaimable=%d", s.Slab, s.SlabReclaimable, s.SlabUnreclaimable)
 	}
 	b.WriteString("\n")
 	hostTotal, _ := host.Get("MemTotal")
@@ -222,42 +179,39 @@ func (p *Provider) explainMemory(c *caller.Caller, file string, b *strings.Build
 		fmt.Fprintf(b, "MemTotal: %s = min(host MemTotal %d kB, limit)\n", kb(cm.Total), hostTotal)
 		fmt.Fprintf(b, "MemFree: %s = MemTotal - usage\n", kb(cm.Free))
 		fmt.Fprintf(b, "Cached: %s = %s - (%s + %s + %s + %d%% of %s) (page cache less what cannot be dropped)\n", kb(cm.Cached),
-			keyFile.name(m), keyShmem.name(m), keyDirty.name(m), keyWriteback.name(m), min(pol.ActiveFileUsedPercent, 100), keyActiveFile.name(m))
-		fmt.Fprintf(b, "MemAvailable: %s = min(MemTotal, MemFree + Cached + %s)\n", kb(cm.Available), keySlabReclaim.name(m))
+			key("File"), key("Shmem"), key("FileDirty"), key("FileWriteback"), min(pol.ActiveFileUsedPercent, 100), key("ActiveFile"))
+		fmt.Fprintf(b, "MemAvailable: %s = min(MemTotal, MemFree + Cached + %s)\n", kb(cm.Available), key("SlabReclaimable"))
 		fmt.Fprintf(b, "Buffers, SwapCached: 0 kB\n")
 		for _, l := range []struct {
-			line string
-			v    uint64
-			keys []memKey
+			line   string
+			v      uint64
+			fields []string
 		}{
-			{"Active", s.ActiveAnon + s.ActiveFile, []memKey{keyActiveAnon, keyActiveFile}},
-			{"Inactive", s.InactiveAnon + s.InactiveFile, []memKey{keyInactiveAnon, keyInactiveFile}},
-			{"Active(anon)", s.ActiveAnon, []memKey{keyActiveAnon}},
-			{"Inactive(anon)", s.InactiveAnon, []memKey{keyInactiveAnon}},
-			{"Active(file)", s.ActiveFile, []memKey{keyActiveFile}},
-			{"Inactive(file)", s.InactiveFile, []memKey{keyInactiveFile}},
-			{"Unevictable", s.Unevictable, []memKey{keyUnevictable}},
-			{"Dirty", s.FileDirty, []memKey{keyDirty}},
-			{"Writeback", s.FileWriteback, []memKey{keyWriteback}},
-			{"AnonPages", s.Anon, []memKey{keyAnon}},
-			{"Mapped", s.FileMapped, []memKey{keyFileMapped}},
-			{"Shmem", s.Shmem, []memKey{keyShmem}},
-			{"KReclaimable, SReclaimable", s.SlabReclaimable, []memKey{keySlabReclaim}},
-			{"Slab", s.Slab, []memKey{keySlab}},
-			{"SUnreclaim", s.SlabUnreclaimable, []memKey{keySlabUnreclaim}},
-			{"AnonHugePages", s.AnonTHP, []memKey{keyAnonTHP}},
+			{"Active", s.ActiveAnon + s.ActiveFile, []string{"ActiveAnon", "ActiveFile"}},
+			{"Inactive", s.InactiveAnon + s.InactiveFile, []string{"InactiveAnon", "InactiveFile"}},
+			{"Active(anon)", s.ActiveAnon, []string{"ActiveAnon"}},
+			{"Inactive(anon)", s.InactiveAnon, []string{"InactiveAnon"}},
+			{"Active(file)", s.ActiveFile, []string{"ActiveFile"}},
+			{"Inactive(file)", s.InactiveFile, []string{"InactiveFile"}},
+			{"Unevictable", s.Unevictable, []string{"Unevictable"}},
+			{"Dirty", s.FileDirty, []string{"FileDirty"}},
+			{"Writeback", s.FileWriteback, []string{"FileWriteback"}},
+			{"AnonPages", s.Anon, []string{"Anon"}},
+			{"Mapped", s.FileMapped, []string{"FileMapped"}},
+			{"Shmem", s.Shmem, []string{"Shmem"}},
+			{"KReclaimable, SReclaimable", s.SlabReclaimable, []string{"SlabReclaimable"}},
+			{"Slab", s.Slab, []string{"Slab"}},
+			{"SUnreclaim", s.SlabUnreclaimable, []string{"SlabUnreclaimable"}},
+			{"AnonHugePages", s.AnonTHP, []string{"AnonTHP"}},
 		} {
-			names := make([]string, len(l.keys))
-			for i, k := range l.keys {
-				names[i] = k.name(m)
+			names := make([]string, len(l.fields))
+			for i, f := range l.fields {
+				names[i] = key(f)
 			}
 			fmt.Fprintf(b, "%s: %s = %s\n", l.line, kb(l.v), strings.Join(names, " + "))
 		}
 	}
-	swapFiles := "memory.memsw.usage_in_bytes and memory.memsw.limit_in_bytes, less memory's"
-	if m == cgroupview.Unified {
-		swapFiles = "memory.swap.current and memory.swap.max"
-	}
+	swapFiles := src.Swap
 	switch {
 	case pol.HideSwap:
 		fmt.Fprintf(b, "SwapTotal, SwapFree: 0 kB (--hide-swap)\n")
