@@ -214,6 +214,8 @@ func (d *daemon) stop(t *testing.T) {
 	if isMounted(d.Mountpoint) {
 		syscall.Unmount(d.Mountpoint, syscall.MNT_DETACH)
 	}
+	// A killed daemon cannot remove the state file it wrote for status.
+	os.Remove(filepath.Join("/run/cgprocfs", "mount"+strings.ReplaceAll(d.Mountpoint, "/", "_")+".json"))
 	if t.Failed() {
 		t.Logf("cgprocfs log:\n%s", d.logs())
 	}
