@@ -21,6 +21,7 @@ import (
 	"github.com/cgprocfs/cgprocfs/cgroupview"
 	"github.com/cgprocfs/cgprocfs/fs"
 	"github.com/cgprocfs/cgprocfs/kernelfs"
+	"github.com/cgprocfs/cgprocfs/metrics"
 	"github.com/cgprocfs/cgprocfs/provider"
 )
 
@@ -226,7 +227,7 @@ func serve(cfg mountConfig, log *slog.Logger) error {
 	p := provider.New(pc)
 	defer p.Close()
 	if m != nil {
-		m.WatchContainers(func() []provider.ContainerStats { return p.Containers(cfg.metricsAll) })
+		m.WatchContainers(func() []provider.ContainerStats { return p.Containers(cfg.metricsAll) }, metrics.ContainerMaxAge)
 	}
 	if cfg.seccompListener != "" {
 		defer startSeccompAgent(cfg.seccompListener, p, log)()

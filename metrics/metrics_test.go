@@ -57,7 +57,7 @@ func TestContainerLabelsMakeInvalidUTF8Valid(t *testing.T) {
 	m := New("test")
 	m.WatchContainers(func() []provider.ContainerStats {
 		return []provider.ContainerStats{{Cgroup: "/bad\xff", CPUs: 1}}
-	})
+	}, 0)
 	if _, err := m.Registry().Gather(); err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +76,7 @@ func TestCollectorDropsGoneContainers(t *testing.T) {
 		mu.Lock()
 		defer mu.Unlock()
 		return stats
-	})
+	}, 0)
 	want := `
 # HELP cgprocfs_container_load1 The container's 1-minute load average, as its /proc/loadavg shows it.
 # TYPE cgprocfs_container_load1 gauge
