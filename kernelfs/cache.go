@@ -65,12 +65,14 @@ type entry struct {
 	// checkIno is set for directories that may be renamed or removed and
 	// made again: not mount roots, not processes.
 	checkIno bool
-	// Guarded by cache.mu: the last use in unix nanoseconds, the readers
-	// holding the entry, and dead once out of the map (its descriptors
-	// close when the last reader releases it).
+	// Guarded by cache.mu: the last use in unix nanoseconds and the
+	// readers holding the entry.
 	used int64
 	refs int
-	dead bool
+	// dead is set, under cache.mu, once the entry is out of the map: its
+	// descriptors close when the last reader releases it. Atomic so that
+	// put, on every read, need not take cache.mu to look.
+	dead atomic.Bool
 
 	fdMu sync.Mutex
 	fds  map[string][]int // file name -> free descriptors
@@ -159,7 +161,7 @@ func (c *cache) dirEntry(path string) (*entry, error) {
 // added meanwhile. Uncacheable entries stay out of the map.
 func (c *cache) insert(e *entry) *entry {
 	if !e.cacheable {
-		e.dead = true
+		e.dead.Store(true)
 		return e
 	}
 	e.fds = map[string][]int{}
@@ -181,7 +183,7 @@ func (c *cache) insert(e *entry) *entry {
 func (c *cache) release(e *entry) {
 	c.mu.Lock()
 	e.refs--
-	if e.refs == 0 && e.dead {
+	if e.refs == 0 && e.dead.Load() {
 		c.closeFds(e)
 	}
 	c.mu.Unlock()
@@ -192,7 +194,7 @@ func (c *cache) dropLocked(e *entry) {
 	if c.entries[e.key] == e {
 		delete(c.entries, e.key)
 	}
-	e.dead = true
+	e.dead.Store(true)
 	if e.refs == 0 {
 		c.closeFds(e)
 	}
@@ -313,9 +315,9 @@ func (c *cache) put(e *entry, name string, fd int) {
 		c.evictLocked(len(c.entries)/8 + 1)
 		c.mu.Unlock()
 	}
-	c.mu.Lock()
-	dead := e.dead
-	c.mu.Unlock()
+	// A drop after this look is fine: the caller holds e, so its
+	// descriptors, this one too, close when the caller releases it.
+	dead := e.dead.Load()
 	e.fdMu.Lock()
 	free, ok := e.fds[name]
 	if dead || len(free) >= maxFDsPerFile || !ok && len(e.fds) >= maxFilesPerDir || c.kept.Load() >= c.budget {
