@@ -97,6 +97,12 @@ type filteredThread struct {
 }
 
 // newFilteredThread starts the thread and returns it with its listener
+// The main goroutine keeps the main thread: a filtered thread's goroutine
+// ends locked to its thread so that the thread exits and the filter loses
+// its last task, but the Go runtime never ends the main thread, it wedges
+// it, and the filter would then never see its tasks gone.
+func init() { runtime.LockOSThread() }
+
 // fd. The thread ends (and the filter with it) when the test does.
 func newFilteredThread(t *testing.T, nrs ...uint32) (*filteredThread, int) {
 	t.Helper()
