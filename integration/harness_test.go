@@ -447,6 +447,11 @@ func (d *daemon) prologue(cg *testCgroup) string {
 func (d *daemon) command(ctx context.Context, cg *testCgroup, script string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, "unshare", "-m", "--propagation", "private", "/bin/sh", "-c", d.prologue(cg)+script)
 	cmd.Env = append(os.Environ(), "LC_ALL=C")
+	// When ctx ends, the shell is killed, but a child stuck in a read
+	// could keep its stdout open and Wait would never return: the test
+	// would hang until the binary's timeout, naming no test. Give up on
+	// the pipes soon after instead, so the test fails with its name.
+	cmd.WaitDelay = 10 * time.Second
 	return cmd
 }
 
