@@ -3,9 +3,11 @@ package integration
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -115,5 +117,56 @@ func TestSysinfoTwoRulesRunc(t *testing.T) {
 		if got != tc.want {
 			t.Errorf("%s: sysinfo answered by %s (errno %d, totalram %d), want %s", tc.name, got, r.Errno, r.Sysinfo.TotalRAM, tc.want)
 		}
+	}
+}
+
+// podman 4.3 with --security-opt seccomp= given the profile cgprocfs
+// seccomp-profile makes from containers-common's default: podman passes
+// listenerPath and the notify rule through to runc, and busybox free in
+// a 200 MiB container shows 204800 KiB.
+func TestSysinfoPodman(t *testing.T) {
+	if runtime.GOARCH != "amd64" && runtime.GOARCH != "arm64" {
+		t.Skip("the agent answers sysinfo on amd64 and arm64 only")
+	}
+	if _, err := os.Stat(containersCommonProfile); err != nil {
+		t.Skipf("containers-common's default profile: %v", err)
+	}
+	d, sock := sysinfoDaemon(t)
+	p := newPodman(t, d.Mountpoint)
+	out, err := exec.Command(binary, "seccomp-profile", "--base", containersCommonProfile, "--listener", sock).Output()
+	if err != nil {
+		t.Fatalf("cgprocfs seccomp-profile: %v", err)
+	}
+	profile := filepath.Join(t.TempDir(), "seccomp.json")
+	if err := os.WriteFile(profile, out, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	extra := []string{"--security-opt", "seccomp=" + profile,
+		"--mount", "type=bind,src=" + exe + ",dst=/probe,ro", "--env", probeEnv + "=1"}
+	got := p.run(t, extra, "/usr/bin/busybox free; echo @@; /usr/bin/busybox uptime; echo @@; /probe")
+	parts := strings.Split(got, "@@\n")
+	if len(parts) != 3 {
+		t.Fatalf("container output:\n%s", got)
+	}
+	t.Logf("podman --memory 200m --security-opt seccomp=(cgprocfs seccomp-profile --base %s):\n%s%sprobe: %s", containersCommonProfile, parts[0], parts[1], parts[2])
+	if total := busyboxFreeTotal(t, parts[0]); total != 204800 {
+		t.Errorf("busybox free total %d KiB in a podman container limited to 200 MiB, want 204800", total)
+	}
+	if up := uptimeMinutes(t, parts[1]); up > 1 {
+		t.Errorf("busybox uptime says the container is up %d min: %q", up, parts[1])
+	}
+	if r := parseProbe(t, parts[2]); r.Errno != 0 || r.Sysinfo.TotalRAM != 200*mib || r.Getpid != r.ProcSelf {
+		t.Errorf("probe under podman: %+v", r)
+	}
+
+	// Without the profile, podman's own default leaves sysinfo the host's.
+	got = p.run(t, nil, "/usr/bin/busybox free")
+	host := hostSysinfo(t)
+	if total := busyboxFreeTotal(t, got); total != int64(host.Totalram*uint64(host.Unit)/1024) {
+		t.Errorf("busybox free total %d KiB under podman's default profile, want the host's %d", total, host.Totalram*uint64(host.Unit)/1024)
 	}
 }

@@ -31,11 +31,12 @@ func Default(listener string) specs.LinuxSeccomp {
 
 // Add returns base with sysinfo sent to the agent at listener.
 //
-// A syscall named in two rules is decided by the runtime, not by the
-// order of the rules (runc hands both to libseccomp, which refuses the
-// second rule of a call with another action, and runc then fails the
-// container), so sysinfo is taken out of every rule of base, a rule left
-// with no name dropped, and one notify rule added.
+// A syscall named in two rules is decided by the runtime, not by this
+// profile: runc 1.1.5 with libseccomp 2.5.4 takes the first rule and
+// ignores the later one (integration's TestSysinfoTwoRulesRunc), so a
+// notify rule after a default profile's allow list would never be used,
+// and other runtimes may differ. So sysinfo is taken out of every rule of
+// base, a rule left with no name dropped, and one notify rule added.
 //
 // Add refuses a base that does not already let sysinfo run (a profile
 // whose default denies it and no unconditional rule allows it, or whose
