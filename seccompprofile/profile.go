@@ -247,3 +247,25 @@ func set(m map[string]json.RawMessage, name string, raw json.RawMessage) {
 		m[name] = raw
 	}
 }
+
+// AddSpec is Add on a runtime-spec profile; a nil base is a container
+// without a profile, which gets Default.
+func AddSpec(base *specs.LinuxSeccomp, listener string) (*specs.LinuxSeccomp, error) {
+	if base == nil {
+		d := Default(listener)
+		return &d, nil
+	}
+	in, err := json.Marshal(base)
+	if err != nil {
+		return nil, err
+	}
+	out, err := Add(in, listener)
+	if err != nil {
+		return nil, err
+	}
+	var p specs.LinuxSeccomp
+	if err := json.Unmarshal(out, &p); err != nil {
+		return nil, fmt.Errorf("reading the profile back: %w", err)
+	}
+	return &p, nil
+}
