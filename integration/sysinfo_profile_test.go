@@ -14,8 +14,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// setSeccomp replaces the bundle's linux.seccomp.
-func (c runcBundle) setSeccomp(t *testing.T, sc *specs.LinuxSeccomp) {
+// editSpec changes the bundle's config.json with edit.
+func (c runcBundle) editSpec(t *testing.T, edit func(*specs.Spec)) {
 	t.Helper()
 	path := filepath.Join(c.bundle, "config.json")
 	data, err := os.ReadFile(path)
@@ -26,13 +26,19 @@ func (c runcBundle) setSeccomp(t *testing.T, sc *specs.LinuxSeccomp) {
 	if err := json.Unmarshal(data, &spec); err != nil {
 		t.Fatal(err)
 	}
-	spec.Linux.Seccomp = sc
+	edit(&spec)
 	if data, err = json.MarshalIndent(spec, "", "  "); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(path, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// setSeccomp replaces the bundle's linux.seccomp.
+func (c runcBundle) setSeccomp(t *testing.T, sc *specs.LinuxSeccomp) {
+	t.Helper()
+	c.editSpec(t, func(s *specs.Spec) { s.Linux.Seccomp = sc })
 }
 
 // containersCommonRules is containers-common's default profile as runc

@@ -31,6 +31,17 @@ func (p *Plugin) seccompPolicy(ctr *api.Container) (policy *api.LinuxSeccomp, wh
 	if !p.agent.Serving() {
 		return nil, "the seccomp agent does not serve " + p.agent.Listener(), nil
 	}
+	if ctr.GetLinux().GetSeccompPolicy() == nil {
+		// No policy: an unconfined container, or a runtime that does not
+		// pass the policy to plugins (containerd did not before 2026's
+		// "Pass seccomp policy to plugins"). A container with a runtime
+		// default or localhost profile must keep it, not get allow-all.
+		switch t := ctr.GetLinux().GetSeccompProfile().GetProfileType(); {
+		case ctr.GetLinux().GetSeccompProfile() == nil, t == api.SecurityProfile_UNCONFINED:
+		default:
+			return nil, fmt.Sprintf("the runtime gave no seccomp policy for a container whose profile is %s (a runtime too old to pass it to plugins)", t), nil
+		}
+	}
 	cur := toOCISeccomp(ctr.GetLinux().GetSeccompPolicy())
 	// The runtime rebuilds the spec's policy from the adjustment without
 	// its defaultErrnoRet (NRI's runtime-tools generate, v0.12), which

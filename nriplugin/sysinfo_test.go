@@ -71,12 +71,16 @@ func TestCreateContainerSendsSysinfoToTheAgent(t *testing.T) {
 		t.Errorf("log %q", logs)
 	}
 
-	// Unconfined: a policy that allows everything but sysinfo.
-	ctx, pod, ctr = workloadPod("default")
-	adj, _, _ = p.CreateContainer(ctx, pod, ctr)
-	pol = adj.GetLinux().GetSeccompPolicy()
-	if pol.GetDefaultAction() != "SCMP_ACT_ALLOW" || len(pol.GetSyscalls()) != 1 || sysinfoRules(pol)[0].Action != "SCMP_ACT_NOTIFY" {
-		t.Errorf("an unconfined container's policy %v", pol)
+	// Unconfined (no profile, or one that says so): a policy that allows
+	// everything but sysinfo.
+	for _, prof := range []*api.SecurityProfile{nil, {ProfileType: api.SecurityProfile_UNCONFINED}} {
+		ctx, pod, ctr = workloadPod("default")
+		ctr.Linux = &api.LinuxContainer{SeccompProfile: prof}
+		adj, _, _ = p.CreateContainer(ctx, pod, ctr)
+		pol = adj.GetLinux().GetSeccompPolicy()
+		if pol.GetDefaultAction() != "SCMP_ACT_ALLOW" || len(pol.GetSyscalls()) != 1 || sysinfoRules(pol)[0].Action != "SCMP_ACT_NOTIFY" {
+			t.Errorf("an unconfined container's policy %v (profile %v)", pol, prof)
+		}
 	}
 
 	// The mount not served: the policy alone.
@@ -95,22 +99,25 @@ func TestCreateContainerLeavesSysinfo(t *testing.T) {
 	other := runtimeDefault()
 	other.ListenerPath = "/run/other.sock"
 	for _, tc := range []struct {
-		name   string
-		agent  Agent
-		ns     string
-		policy *api.LinuxSeccomp
-		log    string
+		name    string
+		agent   Agent
+		ns      string
+		policy  *api.LinuxSeccomp
+		log     string
+		profile *api.SecurityProfile
 	}{
-		{"no agent", nil, "default", runtimeDefault(), ""},
-		{"agent not serving", fakeAgent{}, "default", runtimeDefault(), "does not serve /run/cgprocfs/seccomp.sock"},
-		{"excluded namespace", fakeAgent{serving: true}, "kube-system", runtimeDefault(), "excluded"},
-		{"policy forbids sysinfo", fakeAgent{serving: true}, "default", forbids, "does not let sysinfo run"},
-		{"default errno ENOSYS", fakeAgent{serving: true}, "default", enosys, "refuses with errno 38"},
-		{"another listener", fakeAgent{serving: true}, "default", other, "/run/other.sock"},
+		{"runtime default, no policy given", fakeAgent{serving: true}, "default", nil, "gave no seccomp policy", &api.SecurityProfile{ProfileType: api.SecurityProfile_RUNTIME_DEFAULT}},
+		{"localhost, no policy given", fakeAgent{serving: true}, "default", nil, "gave no seccomp policy", &api.SecurityProfile{ProfileType: api.SecurityProfile_LOCALHOST}},
+		{"no agent", nil, "default", runtimeDefault(), "", nil},
+		{"agent not serving", fakeAgent{}, "default", runtimeDefault(), "does not serve /run/cgprocfs/seccomp.sock", nil},
+		{"excluded namespace", fakeAgent{serving: true}, "kube-system", runtimeDefault(), "excluded", nil},
+		{"policy forbids sysinfo", fakeAgent{serving: true}, "default", forbids, "does not let sysinfo run", nil},
+		{"default errno ENOSYS", fakeAgent{serving: true}, "default", enosys, "refuses with errno 38", nil},
+		{"another listener", fakeAgent{serving: true}, "default", other, "/run/other.sock", nil},
 	} {
 		p, logs := newSysinfoPlugin(&fakeMount{serving: true, files: served}, tc.agent)
 		ctx, pod, ctr := workloadPod(tc.ns)
-		ctr.Linux = &api.LinuxContainer{SeccompPolicy: tc.policy}
+		ctr.Linux = &api.LinuxContainer{SeccompPolicy: tc.policy, SeccompProfile: tc.profile}
 		adj, _, err := p.CreateContainer(ctx, pod, ctr)
 		if err != nil {
 			t.Errorf("%s: %v", tc.name, err)
