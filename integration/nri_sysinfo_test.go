@@ -2,6 +2,7 @@ package integration
 
 import (
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -33,7 +34,8 @@ func (c *containerd) seccompOf(id string) *specs.LinuxSeccomp {
 // seccomp policies (NRI's SetLinuxSeccompPolicy): a RuntimeDefault
 // container keeps containerd's default profile with sysinfo moved to a
 // notify rule, an unconfined one gets an allow-all policy with that rule,
-// and busybox free in each shows its 200 MiB limit.
+// and busybox free in each shows its 200 MiB limit; with the agent's
+// socket gone a container gets no rule and starts.
 func TestNRISysinfoContainerd(t *testing.T) {
 	const limit = 209715200 // 200 MiB
 	c := newContainerd(t)
@@ -77,5 +79,23 @@ func TestNRISysinfoContainerd(t *testing.T) {
 		if total := busyboxFreeTotal(t, out); total != limit/1024 {
 			t.Errorf("%s: busybox free total %d KiB, want %d", tc.name, total, limit/1024)
 		}
+	}
+
+	// With the agent's socket gone, runc could not connect: the plugin
+	// leaves the policy alone and the container starts.
+	if err := os.Remove(sock); err != nil {
+		t.Fatal(err)
+	}
+	id := c.ContainerSeccomp(pod, "no-agent", limit, nil, map[string]any{"profile_type": 0})
+	sc := c.seccompOf(id)
+	if sc == nil || sc.ListenerPath != "" || slices.ContainsFunc(sc.Syscalls, func(r specs.LinuxSyscall) bool { return r.Action == specs.ActNotify }) {
+		t.Errorf("with no agent serving, the container's policy was changed: %+v", sc)
+	}
+	if !strings.Contains(d.logs(), "does not serve") {
+		t.Errorf("the daemon did not log why it left the policy alone")
+	}
+	host := hostSysinfo(t)
+	if total := busyboxFreeTotal(t, c.Crictl("exec", id, "/busybox", "free")); total != int64(host.Totalram*uint64(host.Unit)/1024) {
+		t.Errorf("busybox free total %d KiB with no agent, want the host's", total)
 	}
 }
