@@ -51,7 +51,7 @@ func (m *fakeMount) attachedPids() []int {
 func newTestPlugin(m Mount) (*Plugin, *bytes.Buffer) {
 	var buf bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&syncBuffer{b: &buf}, nil))
-	return NewPlugin(Policy{ExcludeNamespaces: []string{"kube-system"}}, m, log), &buf
+	return NewPlugin(Policy{ExcludeNamespaces: []string{"kube-system"}}, m, nil, log), &buf
 }
 
 type syncBuffer struct {
