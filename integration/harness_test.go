@@ -430,6 +430,17 @@ func (d *daemon) prologue(cg *testCgroup) string {
 		}
 	}
 	filepath.WalkDir(d.Mountpoint, func(p string, e os.DirEntry, err error) error {
+		// A directory served whole shows 0755 (fs.WholeDirPerm) and is
+		// bound as one, as the hook, NRI and attach bind it.
+		if err == nil && e.IsDir() && p != d.Mountpoint {
+			if info, err := e.Info(); err == nil && info.Mode().Perm() == 0o755 {
+				target := strings.TrimPrefix(p, d.Mountpoint)
+				if exists(target) {
+					fmt.Fprintf(&b, "mount --bind %s %s\n", p, target)
+				}
+				return filepath.SkipDir
+			}
+		}
 		if err == nil && e.Type().IsRegular() {
 			target := strings.TrimPrefix(p, d.Mountpoint)
 			if exists(target) {
