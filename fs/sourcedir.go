@@ -187,7 +187,8 @@ func (d *sourceDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut)
 		node = &fileNode{
 			path: t.full(rel),
 			content: func(ctx context.Context, pid uint32) ([]byte, error) {
-				return t.src.Content(ctx, pid, rel)
+				data, err := t.src.Content(ctx, pid, rel)
+				return data, withErrno(err)
 			},
 			mtime: t.mtime, lim: t.lim, errs: t.errs, obs: t.obs,
 		}
@@ -281,4 +282,29 @@ func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 	out.SetEntryTimeout(staticTimeout)
 	out.SetAttrTimeout(staticTimeout)
 	return child, 0
+}
+
+// errnoError carries the errno a host file's error gave, so that the reader
+// gets it (EACCES for a write-only file, ENOENT for one gone) rather than
+// EIO.
+type errnoError struct {
+	err error
+	no  syscall.Errno
+}
+
+func (e errnoError) Error() string        { return e.err.Error() }
+func (e errnoError) Unwrap() error        { return e.err }
+func (e errnoError) Errno() syscall.Errno { return e.no }
+
+func withErrno(err error) error {
+	var no syscall.Errno
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, os.ErrNotExist):
+		return errnoError{err, syscall.ENOENT}
+	case errors.As(err, &no):
+		return errnoError{err, no}
+	}
+	return err
 }
