@@ -19,12 +19,7 @@ import (
 // come from one reading; for the other files the explanation is a second
 // reading, just after the content's.
 func (p *Provider) Explain(ctx context.Context, pid uint32, file string) (content []byte, explanation string, err error) {
-	var f func(context.Context, uint32) ([]byte, error)
-	for _, sf := range p.Files() {
-		if sf.Path == file {
-			f = sf.Content
-		}
-	}
+	f := p.Content(file)
 	if f == nil {
 		return nil, "", fmt.Errorf("%s is not a served file", file)
 	}
