@@ -27,11 +27,13 @@ func needTwoCPUs(t *testing.T) {
 
 // sysconfProbe builds a static program that prints glibc's
 // sysconf(_SC_NPROCESSORS_CONF) and (_SC_NPROCESSORS_ONLN), which glibc
-// answers from sys/devices/system/cpu.
+// answers from sys/devices/system/cpu. Without gcc (the VM has none) it
+// returns "" and the test checks the rest.
 func sysconfProbe(t *testing.T) string {
 	t.Helper()
 	if _, err := exec.LookPath("gcc"); err != nil {
-		t.Skip("needs gcc (hack/deps.sh)")
+		t.Log("no gcc (hack/deps.sh installs it): glibc's sysconf is not checked")
+		return ""
 	}
 	dir := t.TempDir()
 	src := filepath.Join(dir, "sysconf.c")
@@ -67,7 +69,10 @@ func lscpuField(out, name string) string {
 // cpu0 only; its files are the host CPU's, renumbered.
 func TestCPUTreeOneCPU(t *testing.T) {
 	needTwoCPUs(t)
-	probe := sysconfProbe(t)
+	probe, sysconf := sysconfProbe(t), []string{"1", "1"}
+	if probe == "" {
+		probe, sysconf = "echo unchecked unchecked", []string{"unchecked", "unchecked"}
+	}
 	d := startDaemon(t)
 	host := func(rel string) string {
 		b, err := os.ReadFile("/sys/devices/system/cpu/" + rel)
@@ -98,14 +103,13 @@ func TestCPUTreeOneCPU(t *testing.T) {
 				}
 			}
 			got := strings.Fields(parts[1])
-			want := []string{
-				"1", "1", // nproc, nproc --all
-				"1", "1", // sysconf CONF, ONLN
+			want := append([]string{"1", "1"}, sysconf...) // nproc, nproc --all, sysconf CONF, ONLN
+			want = append(want,
 				"cpu0",
 				"0", "0", "0", "offline=",
 				host(c.hostCPU + "/topology/core_id"), "0",
 				"../../cpu/cpu0", "/sys/devices/system/node/node0/cpu0",
-			}
+			)
 			if strings.Join(got, " ") != strings.Join(want, " ") {
 				t.Errorf("nproc, nproc --all, sysconf, cpuN, online, present, possible, offline, core_id, thread_siblings_list, node0/cpu0, node0's CPUs:\n got %q\nwant %q", got, want)
 			}
