@@ -107,7 +107,7 @@ func TestCPUTreeOneCPU(t *testing.T) {
 			want = append(want,
 				"cpu0",
 				"0", "0", "0", "offline=",
-				host(c.hostCPU + "/topology/core_id"), "0",
+				host(c.hostCPU+"/topology/core_id"), "0",
 				"../../cpu/cpu0", "/sys/devices/system/node/node0/cpu0",
 			)
 			if strings.Join(got, " ") != strings.Join(want, " ") {
