@@ -18,13 +18,16 @@ import (
 // under the directory: every answer is rebuilt from the path and the
 // caller, so a node can be made again at any time.
 //
-// The kernel must never answer one caller from another's listing. Entries
-// and attributes under such a directory are given with timeouts of 0, so
-// that every path walk through them asks again (LOOKUP, as the walking
-// process); directory listings are never cached by the kernel (no
-// FOPEN_CACHE_DIR); files are opened with direct I/O like every other
-// served file. The static tree gives its own entries long timeouts
-// (staticTimeout).
+// The kernel must never answer one caller from another's listing. The
+// entries whose existence differs between callers (DirSource.Varies: cpuN)
+// are given with an entry timeout of 0, so that every path walk through
+// them asks again (LOOKUP, as the walking process); directory listings are
+// never cached by the kernel (no FOPEN_CACHE_DIR); files are opened with
+// direct I/O like every other served file. Other entries and every node's
+// attributes (a fixed type and mode, size 0) are cached for staticTimeout:
+// below a cpuN that the walk has just looked up as its caller, a cached
+// name is the same path for everyone, and its content is built per caller
+// at each open.
 
 // staticTimeout is the entry and attribute timeout of the static tree:
 // everything there is fixed but content, so the kernel may cache names and
@@ -45,6 +48,9 @@ type DirSource interface {
 	Content(ctx context.Context, pid uint32, rel string) ([]byte, error)
 	// Readlink is symbolic link rel's target for the caller.
 	Readlink(ctx context.Context, pid uint32, rel string) (string, error)
+	// Varies tells whether rel's existence may differ between callers
+	// or change over time; the kernel then asks at every walk.
+	Varies(rel string) bool
 }
 
 // DirEntry is one entry of a DirSource directory: its name and mode (type
@@ -128,28 +134,21 @@ var (
 )
 
 func (d *sourceDir) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	perm := uint32(0o555)
-	if d.rel == "" && d.t.whole {
-		perm = WholeDirPerm
-	} else if d.rel != "" {
-		pid, ok := callerPid(ctx)
-		if !ok {
-			return syscall.EIO
-		}
-		mode, err := d.t.src.Stat(ctx, pid, d.rel)
-		if err != nil {
-			return d.t.errno(ctx, pid, d.rel, err)
-		}
-		perm = mode &^ syscall.S_IFMT
-	}
-	out.Mode = syscall.S_IFDIR | perm
+	out.Mode = syscall.S_IFDIR | d.t.dirPerm()
 	out.Nlink = 2
 	setTimes(&out.Attr, d.t.mtime)
-	if d.rel == "" {
-		// The directory itself is the same for everyone.
-		out.SetTimeout(staticTimeout)
-	}
+	out.SetTimeout(staticTimeout)
 	return 0
+}
+
+// dirPerm is the permission of every directory of the tree: WholeDirPerm
+// in one served whole, so that ServedFiles knows it at its top; 0555, as
+// the static tree's, in one that is not.
+func (t *sourceTree) dirPerm() uint32 {
+	if t.whole {
+		return WholeDirPerm
+	}
+	return 0o555
 }
 
 func (d *sourceDir) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
@@ -178,7 +177,7 @@ func (d *sourceDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut)
 	switch typ {
 	case syscall.S_IFDIR:
 		node = &sourceDir{t: d.t, rel: rel}
-		out.Mode = syscall.S_IFDIR | mode&0o755
+		out.Mode = syscall.S_IFDIR | d.t.dirPerm()
 		out.Nlink = 2
 	case syscall.S_IFREG:
 		// A node of the static kind, whose content is the source's:
@@ -204,11 +203,13 @@ func (d *sourceDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut)
 		return nil, syscall.ENOENT
 	}
 	setTimes(&out.Attr, d.t.mtime)
-	// Timeouts of 0: the next walk through this name asks again, as
+	// A timeout of 0: the next walk through this name asks again, as
 	// its caller (go-fuse leaves a node's 0 alone when the mount sets
 	// no default).
-	out.SetEntryTimeout(0)
-	out.SetAttrTimeout(0)
+	if !d.t.src.Varies(rel) {
+		out.SetEntryTimeout(staticTimeout)
+	}
+	out.SetAttrTimeout(staticTimeout)
 	return d.NewInode(ctx, node, gofs.StableAttr{Mode: typ, Ino: d.t.ino(rel, typ)}), 0
 }
 
@@ -248,6 +249,7 @@ func (l *sourceLink) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.
 	out.Mode = syscall.S_IFLNK | 0o777
 	out.Nlink = 1
 	setTimes(&out.Attr, l.t.mtime)
+	out.SetTimeout(staticTimeout)
 	return 0
 }
 

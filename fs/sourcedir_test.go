@@ -74,6 +74,9 @@ func (s *fakeSource) Content(ctx context.Context, pid uint32, rel string) ([]byt
 	return []byte(name + " of " + string(rune('0'+s.n.Load())) + "\n"), nil
 }
 
+// Varies: the cpuN entries, as the provider's CPU tree says.
+func (s *fakeSource) Varies(rel string) bool { return !strings.Contains(rel, "/") }
+
 func (s *fakeSource) Readlink(ctx context.Context, pid uint32, rel string) (string, error) {
 	if _, _, err := s.cpu(rel); err != nil {
 		return "", err

@@ -35,6 +35,9 @@ func splitBlock(rel string) (disk, file string, ok bool) {
 	return disk, file, true
 }
 
+// Varies: disks come and go, so every walk asks.
+func (t blockTree) Varies(rel string) bool { return true }
+
 func (t blockTree) Stat(ctx context.Context, pid uint32, rel string) (uint32, error) {
 	disk, file, ok := splitBlock(rel)
 	if !ok {

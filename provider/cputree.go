@@ -106,6 +106,17 @@ func (t cpuTree) hostRel(m *procfiles.CPUMap, rel string) (string, error) {
 	return strings.Join(parts, "/"), nil
 }
 
+// Varies is true for the entries that name CPUs (cpuN, node/nodeM/cpuN),
+// which differ between callers. What lies below a cpuN is the same path for
+// every caller, its content built per caller; a name there that exists
+// below one host CPU but not another (cpu0 has no online on x86) may be
+// seen cached by a caller whose CPU lacks it, whose open then fails with
+// ENOENT.
+func (t cpuTree) Varies(rel string) bool {
+	parts := strings.Split(rel, "/")
+	return len(parts) == t.cpuLevel()+1 && cpuIndex(parts[len(parts)-1]) >= 0
+}
+
 func (t cpuTree) Stat(ctx context.Context, pid uint32, rel string) (uint32, error) {
 	m, err := t.view(ctx, pid)
 	if err != nil {
