@@ -19,8 +19,8 @@ import (
 // caller, so a node can be made again at any time.
 //
 // The kernel must never answer one caller from another's listing. The
-// entries whose existence differs between callers (DirSource.Varies: cpuN)
-// are given with an entry timeout of 0, so that every path walk through
+// entries whose existence differs between callers (DirSource.EntryTimeout
+// says 0: cpuN) are given with an entry timeout of 0, so that every path walk through
 // them asks again (LOOKUP, as the walking process); directory listings are
 // never cached by the kernel (no FOPEN_CACHE_DIR); files are opened with
 // direct I/O like every other served file. Other entries and every node's
@@ -48,9 +48,11 @@ type DirSource interface {
 	Content(ctx context.Context, pid uint32, rel string) ([]byte, error)
 	// Readlink is symbolic link rel's target for the caller.
 	Readlink(ctx context.Context, pid uint32, rel string) (string, error)
-	// Varies tells whether rel's existence may differ between callers
-	// or change over time; the kernel then asks at every walk.
-	Varies(rel string) bool
+	// EntryTimeout is how long the kernel may keep rel's name without
+	// asking again: 0 when its existence differs between callers (the
+	// kernel then asks at every walk, as the walker), short when it
+	// changes over time. A missing name is never kept.
+	EntryTimeout(rel string) time.Duration
 }
 
 // DirEntry is one entry of a DirSource directory: its name and mode (type
@@ -206,8 +208,8 @@ func (d *sourceDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut)
 	// A timeout of 0: the next walk through this name asks again, as
 	// its caller (go-fuse leaves a node's 0 alone when the mount sets
 	// no default).
-	if !d.t.src.Varies(rel) {
-		out.SetEntryTimeout(staticTimeout)
+	if t := d.t.src.EntryTimeout(rel); t > 0 {
+		out.SetEntryTimeout(t)
 	}
 	out.SetAttrTimeout(staticTimeout)
 	return d.NewInode(ctx, node, gofs.StableAttr{Mode: typ, Ino: d.t.ino(rel, typ)}), 0

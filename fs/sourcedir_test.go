@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // fakeSource serves "cpu0".."cpu<n-1>", each holding a file "id" and a
@@ -74,8 +75,13 @@ func (s *fakeSource) Content(ctx context.Context, pid uint32, rel string) ([]byt
 	return []byte(name + " of " + string(rune('0'+s.n.Load())) + "\n"), nil
 }
 
-// Varies: the cpuN entries, as the provider's CPU tree says.
-func (s *fakeSource) Varies(rel string) bool { return !strings.Contains(rel, "/") }
+// EntryTimeout: 0 for the cpuN entries, as the provider's CPU tree says.
+func (s *fakeSource) EntryTimeout(rel string) time.Duration {
+	if strings.Contains(rel, "/") {
+		return time.Hour
+	}
+	return 0
+}
 
 func (s *fakeSource) Readlink(ctx context.Context, pid uint32, rel string) (string, error) {
 	if _, _, err := s.cpu(rel); err != nil {

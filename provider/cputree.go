@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/cgprocfs/cgprocfs/fs"
 	"github.com/cgprocfs/cgprocfs/procfiles"
@@ -106,15 +107,18 @@ func (t cpuTree) hostRel(m *procfiles.CPUMap, rel string) (string, error) {
 	return strings.Join(parts, "/"), nil
 }
 
-// Varies is true for the entries that name CPUs (cpuN, node/nodeM/cpuN),
-// which differ between callers. What lies below a cpuN is the same path for
+// EntryTimeout is 0 for the entries that name CPUs (cpuN, node/nodeM/cpuN),
+// which differ between callers, and an hour for the others. What lies below a cpuN is the same path for
 // every caller, its content built per caller; a name there that exists
 // below one host CPU but not another (cpu0 has no online on x86) may be
 // seen cached by a caller whose CPU lacks it, whose open then fails with
 // ENOENT.
-func (t cpuTree) Varies(rel string) bool {
+func (t cpuTree) EntryTimeout(rel string) time.Duration {
 	parts := strings.Split(rel, "/")
-	return len(parts) == t.cpuLevel()+1 && cpuIndex(parts[len(parts)-1]) >= 0
+	if len(parts) == t.cpuLevel()+1 && cpuIndex(parts[len(parts)-1]) >= 0 {
+		return 0
+	}
+	return time.Hour
 }
 
 func (t cpuTree) Stat(ctx context.Context, pid uint32, rel string) (uint32, error) {
