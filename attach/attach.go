@@ -52,6 +52,16 @@ func (a *Attacher) Reattach(nss []Namespace) (Result, error) {
 			continue
 		}
 		r, err := a.bind(ns.Pid, stale, true)
+		// The process the scan found may have exited since (pids wrap,
+		// so the lowest is not always the oldest): enter through the
+		// namespace's next one.
+		for _, pid := range ns.Others {
+			if !errors.Is(err, errProcessGone) {
+				break
+			}
+			ns.Pid = pid
+			r, err = a.bind(pid, stale, true)
+		}
 		total.Replaced += r.Replaced
 		if err != nil {
 			a.Log.Warn("re-attach failed", "mount-namespace", ns.Inode, "pid", ns.Pid, "err", err)
@@ -235,12 +245,19 @@ func moveMount(tree int, target string, flags int) error {
 	return nil
 }
 
+// errProcessGone is the error of entering a namespace through a process
+// that has exited.
+var errProcessGone = errors.New("the process is gone")
+
 // inMountNS runs fn on a new OS thread that entered pid's mount namespace.
 // The thread stays locked to its goroutine, which ends after fn: the Go
 // runtime then ends the thread rather than run other goroutines in the
 // container's namespace.
 func inMountNS(pid int, fn func() error) error {
 	nsfd, err := unix.Open("/proc/"+strconv.Itoa(pid)+"/ns/mnt", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ESRCH) {
+		return fmt.Errorf("opening the mount namespace of pid %d: %w (%w)", pid, errProcessGone, err)
+	}
 	if err != nil {
 		return fmt.Errorf("opening the mount namespace of pid %d: %w", pid, err)
 	}

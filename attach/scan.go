@@ -32,8 +32,12 @@ type Namespace struct {
 	// Inode identifies the namespace.
 	Inode uint64
 	// Pid is a process in it, through which it is read and entered.
-	Pid   int
-	Binds []Bind
+	Pid int
+	// Others are its other processes, in the order found: any process can
+	// exit between the scan and the entering, and the namespace is then
+	// entered through the next one.
+	Others []int
+	Binds  []Bind
 }
 
 // Scan visits every mount namespace but this process's once and lists the
@@ -59,18 +63,26 @@ func Scan(kfs *kernelfs.FS) ([]Namespace, error) {
 		}
 	}
 	slices.Sort(pids)
-	seen := map[uint64]bool{self: true}
+	// index of each namespace in out; -1 for those without binds.
+	seen := map[uint64]int{self: -1}
 	var out []Namespace
 	for _, pid := range pids {
 		ns, err := mountNS(pid)
-		if err != nil || seen[ns] {
+		if err != nil {
 			continue
 		}
-		seen[ns] = true
+		if i, ok := seen[ns]; ok {
+			if i >= 0 {
+				out[i].Others = append(out[i].Others, pid)
+			}
+			continue
+		}
+		seen[ns] = -1
 		binds, err := BindsOf(kfs, pid)
 		if err != nil || len(binds) == 0 {
 			continue
 		}
+		seen[ns] = len(out)
 		out = append(out, Namespace{Inode: ns, Pid: pid, Binds: binds})
 	}
 	return out, nil

@@ -116,8 +116,15 @@ func TestLoadavgCountsDescendants(t *testing.T) {
 	child := newCgroup(t, "child", parent)
 	d.run(t, parent, "cat /proc/loadavg >/dev/null")
 	d.start(t, child, "while :; do :; done")
+	var last string
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("the parent's last /proc/loadavg: %q; the child's threads: %q", last, child.Get(t, "cpuacct", tidsName()))
+		}
+	})
 	poll(t, 20*time.Second, "the parent's load to count the child's busy thread", func() bool {
-		avg, running, total, _ := loadavgFields(t, d.run(t, parent, "cat /proc/loadavg"))
+		last = d.run(t, parent, "cat /proc/loadavg")
+		avg, running, total, _ := loadavgFields(t, last)
 		return avg[0] >= 0.05 && running >= 1 && total >= 2
 	})
 }
