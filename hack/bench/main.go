@@ -89,6 +89,7 @@ func main() {
 	files := flag.String("files", "", "files: comma-separated files to read, of: "+fileNames()+" (default all)")
 	noLxcfs := flag.Bool("no-lxcfs", false, "leave LXCFS out even when it is installed")
 	baseline := flag.String("baseline", "", "files: a second cgprocfs binary (an earlier build) measured beside -bin in the same run")
+	goFloor := flag.Bool("go-floor", false, "files: add the Go floor, cgprocfs's own tree in the bench process serving fixed bytes, as a target")
 	cpuprofile := flag.String("cpuprofile", "", "write the cgprocfs daemon's CPU profile to this file (needs its hidden --cpuprofile flag)")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: %s [flags]\n\nbenchmarks:\n", os.Args[0])
@@ -131,6 +132,7 @@ func main() {
 		os.Exit(1)
 	}
 	e.files = picked
+	e.goFloor = *goFloor
 	if *baseline != "" {
 		if e.baselineBin, err = filepath.Abs(*baseline); err != nil {
 			fmt.Fprintln(os.Stderr, "bench: -baseline:", err)
