@@ -43,8 +43,7 @@ type env struct {
 	baselineBin string
 	baseline    *daemon
 	lxcfs       *daemon
-	// cfloor is the C floor's daemon once the files benchmark started it.
-	cfloor   *daemon
+	// goFloor adds the Go floor to the files benchmark (-go-floor).
 	goFloor  bool
 	lxcfsErr error
 	lxcfsSet bool

@@ -245,7 +245,7 @@ func runFiles(e *env) error {
 	for _, s := range specs {
 		contents = append(contents, read[[2]string{s.Name, targetCgprocfs}].Content)
 	}
-	cfloor, err := startCFloor(e, contents)
+	cfloor, err := startCFloor(e, "cfloor", contents)
 	if err != nil {
 		return err
 	}
@@ -261,7 +261,7 @@ func runFiles(e *env) error {
 	}
 	for i, s := range specs {
 		at := slices.IndexFunc(s.Targets, func(t fileTarget) bool { return t.Name == targetHost })
-		floors := []fileTarget{{targetFloor, filepath.Join(cfloor, strconv.Itoa(i)), e.cfloor.cmd.Process.Pid}}
+		floors := []fileTarget{{targetFloor, filepath.Join(cfloor.mountpoint, strconv.Itoa(i)), cfloor.cmd.Process.Pid}}
 		if gofloor != "" {
 			floors = append(floors, fileTarget{targetGoFloor, filepath.Join(gofloor, s.Path), 0})
 		}
