@@ -17,7 +17,7 @@ func (p *Provider) cpuList(name string) func(context.Context, uint32) ([]byte, e
 			return nil, err
 		}
 		if hostCPU(c) {
-			return p.sysFile("devices/system/cpu/" + name)
+			return p.sysRecord("devices/system/cpu/" + name)
 		}
 		cpus, err := p.visibleCPUs(c)
 		if err != nil {
