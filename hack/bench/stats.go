@@ -114,6 +114,7 @@ func printFilesTable(w io.Writer, specs []fileSpec, targets []string, res []file
 	}
 	tw.Flush()
 	fmt.Fprintln(w, "(p50, p99 in ms; /lxcfs, /floor: cgprocfs's reads/s over theirs, above 1x faster; p99/floor: cgprocfs's p99 over the C floor's, above 1x slower)")
+	fmt.Fprintln(w, "(targets: /lxcfs at least 1.5x with 1 and 8 readers, /floor at least 0.8x with 1 reader, p99/floor at most 1x with 8 readers)")
 }
 
 // printCPUTable shows the daemons' CPU time (utime+stime) per 10,000
@@ -156,7 +157,7 @@ func printCPUTable(w io.Writer, specs []fileSpec, res []fileResult, lxcfs bool) 
 		fmt.Fprintf(tw, "%s\t%.3f\t%s\t%.3f\t%s\t%s\t\n", name, c, lx, fl, ratio(c, l), ratio(c, fl))
 	}
 	tw.Flush()
-	fmt.Fprintln(w, "(the daemon's utime+stime from /proc/PID/stat around its turns, 1 and 8 readers together; ticks of 10 ms)")
+	fmt.Fprintln(w, "(the daemon's utime+stime from /proc/PID/stat around its turns, 1 and 8 readers together; ticks of 10 ms; target: cgprocfs/lxcfs at most 0.5x)")
 }
 
 // ratio is a/b as "1.23x", or "-" when either is missing.
