@@ -76,6 +76,7 @@ func validateFlags(c *cli.Context) error {
 		{"max-snapshot-bytes-per-container", c.Int64("max-snapshot-bytes-per-container") >= 0, "0 (no cap) or a positive number"},
 		{"active-file-used-percent", c.Uint("active-file-used-percent") <= 100, "0 to 100"},
 		{"seccomp-listener", validListener(c.String("seccomp-listener")), "empty (off) or an absolute path under 108 bytes"},
+		{"nri-sysinfo", !c.Bool("nri-sysinfo") || c.String("seccomp-listener") != "", "off when --seccomp-listener is empty (no agent to send sysinfo to)"},
 	} {
 		if !f.ok {
 			return fmt.Errorf("--%s must be %s, not %q", f.name, f.want, fmt.Sprint(c.Value(f.name)))
@@ -229,8 +230,11 @@ func serve(cfg mountConfig, log *slog.Logger) error {
 	if m != nil {
 		m.WatchContainers(func() []provider.ContainerStats { return p.Containers(cfg.metricsAll) }, metrics.ContainerMaxAge)
 	}
+	var agent *agentServing
 	if cfg.seccompListener != "" {
-		defer startSeccompAgent(cfg.seccompListener, p, log)()
+		stop, served := startSeccompAgent(cfg.seccompListener, p, log)
+		defer stop()
+		agent = served
 	}
 	// Written before the mount appears, so that `cgprocfs status` knows
 	// the daemon as soon as the mount answers.
@@ -251,7 +255,7 @@ func serve(cfg mountConfig, log *slog.Logger) error {
 	}
 	// Binds the files into containers as the runtime creates them; it
 	// never stops the daemon from serving.
-	defer startNRI(ctx, cfg.nri, attacher, log)()
+	defer startNRI(ctx, cfg.nri, attacher, agent, log)()
 	h := cgroups.Hierarchy()
 	log.Info("serving", "mountpoint", cfg.mountpoint, "cgroup", h.Mode.String(), "cgroup-root", h.Root, "version", version)
 	// Ready only once a read through the mount works.
