@@ -112,23 +112,25 @@ func ParseCPUStatV1(data []byte) (throttled uint64, err error) {
 }
 
 func (r v1Reader) CPUQuota(c *Cgroup) (int, error) {
-	dirs, err := c.ancestors("cpu")
+	// One opening (one inode check) of each directory for both files.
+	ds, buf, done, err := r.holdAncestors(c, "cpu")
 	if errors.Is(err, ErrNoCgroup) {
 		return 0, nil
 	}
 	if err != nil {
 		return 0, err
 	}
+	defer done()
 	n := 0
-	for _, d := range dirs {
-		quota, err := r.readLimit(d + "/cpu.cfs_quota_us")
+	for i := range ds.Paths {
+		quota, err := ds.readLimit(i, "cpu.cfs_quota_us", buf)
 		if err != nil {
 			return 0, fmt.Errorf("cpu quota: %w", err)
 		}
 		if quota == NoLimit {
 			continue
 		}
-		period, err := r.readUint(d + "/cpu.cfs_period_us")
+		period, err := ds.readUint(i, "cpu.cfs_period_us", buf)
 		if err != nil {
 			return 0, fmt.Errorf("cpu period: %w", err)
 		}

@@ -146,11 +146,22 @@ func (r files) cpuSet(c *Cgroup, name, fallback string) ([]int, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, d := range dirs {
-		data, err := r.readFile(d + "/" + name)
+	buf := r.fs.GetBuf()
+	defer r.fs.PutBuf(buf)
+	// Directory by directory, as the first usually tells: each is opened
+	// (inode-checked) once for both names, and read as the one record a
+	// cgroup file is.
+	read := func(d string) ([]byte, error) {
+		ds := r.openDirs([]string{d})
+		defer ds.release()
+		data, err := ds.read(0, name, buf)
 		if errors.Is(err, os.ErrNotExist) && fallback != "" {
-			data, err = r.readFile(d + "/" + fallback)
+			data, err = ds.read(0, fallback, buf)
 		}
+		return data, err
+	}
+	for _, d := range dirs {
+		data, err := read(d)
 		if errors.Is(err, os.ErrNotExist) {
 			continue
 		}

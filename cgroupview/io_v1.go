@@ -92,8 +92,13 @@ func (r v1Reader) IO(c *Cgroup) (IO, error) {
 	if err != nil {
 		return nil, err
 	}
+	// One opening of the directory (one inode check) for all its files.
+	ds := r.openDirs([]string{dir})
+	defer ds.release()
+	buf := r.fs.GetBuf()
+	defer r.fs.PutBuf(buf)
 	read := func(name string) (map[Dev]RWStat, error) {
-		data, err := r.readFile(dir + "/" + name)
+		data, err := ds.read(0, name, buf)
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, nil
 		}

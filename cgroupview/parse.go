@@ -98,11 +98,12 @@ func parseFlatKeyedBytes(data []byte, fn func(key []byte, value uint64)) error {
 // files reads cgroup files through the kernel-file cache.
 type files struct{ fs *kernelfs.FS }
 
-// readFile reads a small cgroup file into a new slice.
+// readFile reads a small cgroup file into a new slice; a cgroup file is
+// one record (kernelfs.FS.ReadRecord).
 func (r files) readFile(p string) ([]byte, error) {
 	buf := r.fs.GetBuf()
 	defer r.fs.PutBuf(buf)
-	data, err := r.fs.ReadFile(p, buf)
+	data, err := r.fs.ReadRecord(p, buf)
 	if err != nil {
 		return nil, err
 	}

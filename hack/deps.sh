@@ -60,6 +60,10 @@ esac
 case "${1:-test}" in
 bench)
 	want lxcfs lxcfs
+	# The C floor (hack/bench/floor/floor.c) is built against libfuse3.
+	want gcc gcc
+	want pkg-config pkg-config
+	want_file /usr/include/fuse3/fuse_lowlevel.h libfuse3-dev
 	;;
 esac
 

@@ -34,14 +34,18 @@ import (
 // past it the least recently used entries go, and an open that fails with
 // EMFILE or ENFILE evicts and retries instead of failing the read.
 //
-// Only directories on cgroupfs, cgroup2 and procfs are cached: there, files
-// cannot be replaced by rename. Fixture trees on other filesystems are read
-// the plain way.
+// Only directories on cgroupfs, cgroup2, sysfs and procfs are cached: there,
+// files cannot be replaced by rename. Sysfs is kernfs as the cgroup
+// filesystems are: a read at offset 0 shows the attribute afresh, a removed
+// device's files fail with ENODEV, a renamed device's directory is caught by
+// the inode check. Fixture trees on other filesystems are read the plain
+// way.
 
 const (
 	cgroupSuperMagic  = 0x27e0eb
 	cgroup2SuperMagic = 0x63677270
 	procSuperMagic    = 0x9fa0
+	sysfsMagic        = 0x62656572
 	// maxFilesPerDir bounds the files of one directory with kept
 	// descriptors; the few files read per directory stay below it.
 	maxFilesPerDir = 16
@@ -146,7 +150,7 @@ func (c *cache) dirEntry(path string) (*entry, error) {
 	var fs syscall.Statfs_t
 	if err := syscall.Statfs(path, &fs); err == nil {
 		switch fs.Type {
-		case cgroupSuperMagic, cgroup2SuperMagic, procSuperMagic:
+		case cgroupSuperMagic, cgroup2SuperMagic, procSuperMagic, sysfsMagic:
 			e.cacheable = true
 		}
 	}

@@ -100,6 +100,20 @@ func (fs *FS) ReadFile(p string, buf *[]byte) ([]byte, error) {
 	return fs.cache.read(e, baseOf(p), buf, false)
 }
 
+// ReadRecord is ReadFile for a file the kernel generates whole on each
+// read from offset 0 (one seq_file record): cgroup files, sysfs
+// attributes, /proc/stat, meminfo, uptime, loadavg. A read that comes back
+// short is then the end, which saves the read that would return nothing
+// (see preadAll).
+func (fs *FS) ReadRecord(p string, buf *[]byte) ([]byte, error) {
+	e, err := fs.cache.dirEntry(dirOf(p))
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: p, Err: errors.Unwrap(err)}
+	}
+	defer fs.cache.release(e)
+	return fs.cache.read(e, baseOf(p), buf, true)
+}
+
 // PidFile reads /proc/<pid>/<name>, a one-record file such as stat,
 // cgroup or status, into *buf. The descriptor stays bound to
 // the process it was opened for, so a pid reused by another process is never

@@ -211,7 +211,7 @@ func (p *Provider) containerStats(c *caller.Caller) (ContainerStats, error) {
 		return st, errCgroupGone
 	}
 	if hostCPU(c) {
-		data, err := p.sysFile("devices/system/cpu/online")
+		data, err := p.sysRecord("devices/system/cpu/online")
 		if err != nil {
 			return st, err
 		}

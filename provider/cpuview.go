@@ -31,7 +31,7 @@ func hostCPU(c *caller.Caller) bool {
 // effective cpuset (walking up while empty), then, with CPUsFromQuota, to
 // the lowest-numbered CPUs of that set as many as the quota rounded up.
 func (p *Provider) visibleCPUs(c *caller.Caller) ([]int, error) {
-	data, err := p.sysFile("devices/system/cpu/online")
+	data, err := p.sysRecord("devices/system/cpu/online")
 	if err != nil {
 		return nil, fmt.Errorf("host online CPUs: %w", err)
 	}

@@ -89,7 +89,7 @@ func (p *Provider) blockStat(ctx context.Context, pid uint32, name string, dev p
 		return nil, err
 	}
 	if v.root {
-		return p.sysFile("block/" + name + "/stat")
+		return p.sysRecord("block/" + name + "/stat")
 	}
 	n := procfiles.NumDiskCounters
 	if len(v.host) > 0 {

@@ -13,7 +13,7 @@ import (
 func (p *Provider) hostMeminfo() (*procfiles.Meminfo, error) {
 	buf := p.cfg.FS.GetBuf()
 	defer p.cfg.FS.PutBuf(buf)
-	raw, err := p.cfg.FS.ReadFile(filepath.Join(p.cfg.ProcRoot, "meminfo"), buf)
+	raw, err := p.cfg.FS.ReadRecord(filepath.Join(p.cfg.ProcRoot, "meminfo"), buf)
 	if err != nil {
 		return nil, err
 	}

@@ -19,7 +19,7 @@ func (p *Provider) loadavgFile(ctx context.Context, pid uint32) ([]byte, error) 
 		return nil, err
 	}
 	if p.load == nil || c.Cgroup.IsRoot(loadResource) {
-		return p.hostFile("loadavg")
+		return p.hostRecord("loadavg")
 	}
 	dir, err := c.Cgroup.Dir(loadResource)
 	if err != nil {
@@ -39,7 +39,7 @@ func (p *Provider) loadavgFile(ctx context.Context, pid uint32) ([]byte, error) 
 	l.Total = total
 	l.Running = min(snap.Counts.Running, total)
 	if c.HostNS {
-		host, err := p.hostFile("loadavg")
+		host, err := p.hostRecord("loadavg")
 		if err != nil {
 			return nil, err
 		}

@@ -38,7 +38,7 @@ func (p *Provider) containerMemory(ctx context.Context, pid uint32, file string)
 // memoryView is the memory view of a resolved caller.
 func (p *Provider) memoryView(c *caller.Caller) (memView, error) {
 	if c.Cgroup.IsRoot(cgroupview.MemoryResource) {
-		raw, err := p.hostFile("meminfo")
+		raw, err := p.hostRecord("meminfo")
 		if err != nil {
 			return memView{}, fmt.Errorf("host meminfo: %w", err)
 		}
@@ -62,7 +62,7 @@ func (p *Provider) readContainerMemory(c *caller.Caller) memResult {
 	if errors.Is(err, cgroupview.ErrNoMemoryController) {
 		// v2 without the memory controller below the root: the root is
 		// charged, as for a caller in the root cgroup.
-		raw, err := p.hostFile("meminfo")
+		raw, err := p.hostRecord("meminfo")
 		if err != nil {
 			return memResult{err: fmt.Errorf("host meminfo: %w", err)}
 		}

@@ -58,11 +58,11 @@ func (p *Provider) pressure(ctx context.Context, pid uint32, res cgroupview.Pres
 		return nil, err
 	}
 	if c.Cgroup.IsRoot(pressureResource(res)) {
-		return p.hostFile("pressure/" + string(res))
+		return p.hostRecord("pressure/" + string(res))
 	}
 	data, err := p.cfg.Cgroups.Pressure(c.Cgroup, res)
 	if errors.Is(err, cgroupview.ErrNoPressure) {
-		host, err := p.hostFile("pressure/" + string(res))
+		host, err := p.hostRecord("pressure/" + string(res))
 		if err != nil {
 			return nil, fmt.Errorf("host %s pressure: %w", res, err)
 		}

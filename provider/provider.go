@@ -198,10 +198,32 @@ func (p *Provider) sysFile(rel string) ([]byte, error) {
 	return p.readFile(filepath.Join(p.cfg.SysRoot, rel))
 }
 
+// hostRecord reads a host /proc file the kernel generates whole on each
+// read (stat, meminfo, uptime, loadavg, pressure/*; not the multi-record
+// cpuinfo, swaps, diskstats, vmstat) into a new slice, in one read.
+func (p *Provider) hostRecord(name string) ([]byte, error) {
+	return p.readRecord(filepath.Join(p.cfg.ProcRoot, name), true)
+}
+
+// sysRecord reads a host /sys attribute into a new slice, in one read.
+func (p *Provider) sysRecord(rel string) ([]byte, error) {
+	return p.readRecord(filepath.Join(p.cfg.SysRoot, rel), true)
+}
+
 func (p *Provider) readFile(path string) ([]byte, error) {
+	return p.readRecord(path, false)
+}
+
+// readRecord reads path into a new slice, as one record (kernelfs.FS.
+// ReadRecord) when oneRecord is set.
+func (p *Provider) readRecord(path string, oneRecord bool) ([]byte, error) {
 	buf := p.cfg.FS.GetBuf()
 	defer p.cfg.FS.PutBuf(buf)
-	data, err := p.cfg.FS.ReadFile(path, buf)
+	read := p.cfg.FS.ReadFile
+	if oneRecord {
+		read = p.cfg.FS.ReadRecord
+	}
+	data, err := read(path, buf)
 	if err != nil {
 		return nil, err
 	}

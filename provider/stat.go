@@ -16,7 +16,7 @@ func (p *Provider) stat(ctx context.Context, pid uint32) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	raw, err := p.hostFile("stat")
+	raw, err := p.hostRecord("stat")
 	if err != nil || hostCPU(c) {
 		return raw, err
 	}

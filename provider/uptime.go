@@ -19,7 +19,7 @@ func (p *Provider) uptimeFile(ctx context.Context, pid uint32) ([]byte, error) {
 		return nil, err
 	}
 	if c.HostNS {
-		return p.hostFile("uptime")
+		return p.hostRecord("uptime")
 	}
 	now, err := bootNanos()
 	if err != nil {
@@ -37,7 +37,7 @@ func (p *Provider) uptimeFile(ctx context.Context, pid uint32) ([]byte, error) {
 	if t.Host {
 		// The caller sees the host's /proc/stat: show the host's idle
 		// share over the container's uptime.
-		raw, err := p.hostFile("uptime")
+		raw, err := p.hostRecord("uptime")
 		if err != nil {
 			return nil, err
 		}

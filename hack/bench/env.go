@@ -43,8 +43,10 @@ type env struct {
 	baselineBin string
 	baseline    *daemon
 	lxcfs       *daemon
-	lxcfsErr    error
-	lxcfsSet    bool
+	// goFloor adds the Go floor to the files benchmark (-go-floor).
+	goFloor  bool
+	lxcfsErr error
+	lxcfsSet bool
 }
 
 // daemon is a FUSE daemon serving a mount point.
@@ -198,6 +200,12 @@ func (e *env) startLxcfs() (*daemon, error) {
 }
 
 func (e *env) startDaemon(name, mp, bin string, args ...string) (*daemon, error) {
+	return e.startDaemonReady(name, mp, filepath.Join("proc", "meminfo"), bin, args...)
+}
+
+// startDaemonReady starts a daemon and waits until it serves ready, a path
+// under its mount point mp.
+func (e *env) startDaemonReady(name, mp, ready, bin string, args ...string) (*daemon, error) {
 	if err := os.MkdirAll(mp, 0o755); err != nil {
 		return nil, err
 	}
@@ -214,7 +222,7 @@ func (e *env) startDaemon(name, mp, bin string, args ...string) (*daemon, error)
 	e.defer_(func() { d.stop() })
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		if _, err := os.ReadFile(filepath.Join(mp, "proc", "meminfo")); err == nil && isMounted(mp) {
+		if _, err := os.ReadFile(filepath.Join(mp, ready)); err == nil && isMounted(mp) {
 			return d, nil
 		}
 		select {

@@ -14,7 +14,6 @@ import (
 	"strings"
 	"sync"
 	"syscall"
-	"text/tabwriter"
 	"time"
 )
 
@@ -36,10 +35,6 @@ func init() {
 }
 
 const (
-	// Targets of the spec, for proc/meminfo: at least 5x LXCFS's reads/s
-	// with one reader, and a p99 under 1 ms with 8 readers.
-	targetRatio = 5.0
-	targetP99   = time.Millisecond
 	// benchLimit is the benchmark cgroup's memory limit: far below the
 	// host's memory, so the check below tells a container view from the
 	// host's.
@@ -58,7 +53,8 @@ const (
 	targetCgprocfs = "cgprocfs"
 	targetBaseline = "baseline"
 	targetLxcfs    = "lxcfs"
-	targetFloor    = "FUSE floor"
+	targetFloor    = "C floor"
+	targetGoFloor  = "Go floor"
 	targetHost     = "host"
 )
 
@@ -129,6 +125,9 @@ type fileSpec struct {
 type fileTarget struct {
 	Name string
 	Path string
+	// Pid is the daemon serving it, whose CPU time the turns add up; 0
+	// for none (the host) or this bench itself (the Go floor).
+	Pid int
 }
 
 // checkRead is one target's file as read once from inside the cgroup.
@@ -145,6 +144,9 @@ type fileResult struct {
 	summary
 	// FirstErr is the first failed cycle's error, if any failed.
 	FirstErr string
+	// CPU is the serving daemon's CPU time (utime+stime) over the turns,
+	// in seconds; 0 when the target has no daemon of its own.
+	CPU float64
 }
 
 func runFiles(e *env) error {
@@ -171,14 +173,14 @@ func runFiles(e *env) error {
 	for _, f := range e.files {
 		rel := strings.ReplaceAll(f.Path, "DISK", disk)
 		s := fileSpec{Name: f.Name, Path: rel}
-		s.Targets = append(s.Targets, fileTarget{targetCgprocfs, filepath.Join(d.mountpoint, rel)})
+		s.Targets = append(s.Targets, fileTarget{targetCgprocfs, filepath.Join(d.mountpoint, rel), d.cmd.Process.Pid})
 		if base != nil {
-			s.Targets = append(s.Targets, fileTarget{targetBaseline, filepath.Join(base.mountpoint, rel)})
+			s.Targets = append(s.Targets, fileTarget{targetBaseline, filepath.Join(base.mountpoint, rel), base.cmd.Process.Pid})
 		}
 		if lx != nil && f.Lxcfs {
-			s.Targets = append(s.Targets, fileTarget{targetLxcfs, filepath.Join(lx.mountpoint, rel)})
+			s.Targets = append(s.Targets, fileTarget{targetLxcfs, filepath.Join(lx.mountpoint, rel), lx.cmd.Process.Pid})
 		}
-		s.Targets = append(s.Targets, fileTarget{targetHost, "/" + rel})
+		s.Targets = append(s.Targets, fileTarget{targetHost, "/" + rel, 0})
 		specs = append(specs, s)
 	}
 
@@ -236,21 +238,36 @@ func runFiles(e *env) error {
 		})
 	}
 
-	// The FUSE floor: cgprocfs's own tree (same mount options, direct I/O)
-	// serving, from this process, the bytes cgprocfs gave the check, with
-	// no work per open. What cgprocfs costs above this row is its own; the
-	// row itself is what any FUSE daemon pays in round trips here.
-	content := map[string][]byte{}
+	// The floors serve, with no work per open, the bytes cgprocfs gave
+	// the check. The C floor (floor/floor.c, libfuse's low-level API) is
+	// what any FUSE daemon pays in round trips here; the Go floor
+	// (-go-floor: cgprocfs's own tree in this process) is what cgprocfs's
+	// serving path adds to that before any content is built.
+	var contents [][]byte
 	for _, s := range specs {
-		content[s.Path] = read[[2]string{s.Name, targetCgprocfs}].Content
+		contents = append(contents, read[[2]string{s.Name, targetCgprocfs}].Content)
 	}
-	floor, err := mountFloor(e, content)
+	cfloor, err := startCFloor(e, "cfloor", contents)
 	if err != nil {
 		return err
 	}
+	var gofloor string
+	if e.goFloor {
+		content := map[string][]byte{}
+		for i, s := range specs {
+			content[s.Path] = contents[i]
+		}
+		if gofloor, err = mountGoFloor(e, content); err != nil {
+			return err
+		}
+	}
 	for i, s := range specs {
 		at := slices.IndexFunc(s.Targets, func(t fileTarget) bool { return t.Name == targetHost })
-		specs[i].Targets = slices.Insert(s.Targets, at, fileTarget{targetFloor, filepath.Join(floor, s.Path)})
+		floors := []fileTarget{{targetFloor, filepath.Join(cfloor.mountpoint, strconv.Itoa(i)), cfloor.cmd.Process.Pid}}
+		if gofloor != "" {
+			floors = append(floors, fileTarget{targetGoFloor, filepath.Join(gofloor, s.Path), 0})
+		}
+		specs[i].Targets = slices.Insert(s.Targets, at, floors...)
 	}
 
 	spec, err = json.Marshal(specs)
@@ -268,16 +285,6 @@ func runFiles(e *env) error {
 	if err := json.Unmarshal(out, &res); err != nil {
 		return fmt.Errorf("measure child output: %w", err)
 	}
-	find := func(file, target string, readers int) summary {
-		for _, r := range res {
-			if r.File == file && r.Target == target && r.Readers == readers {
-				return r.summary
-			}
-		}
-		// Zero Seconds: not measured, shown as "-".
-		return summary{Target: target, Readers: readers}
-	}
-
 	targets := []string{targetCgprocfs}
 	if base != nil {
 		targets = append(targets, targetBaseline)
@@ -285,61 +292,31 @@ func runFiles(e *env) error {
 	if lx != nil {
 		targets = append(targets, targetLxcfs)
 	}
-	targets = append(targets, targetFloor, targetHost)
+	targets = append(targets, targetFloor)
+	if gofloor != "" {
+		targets = append(targets, targetGoFloor)
+	}
+	targets = append(targets, targetHost)
 	for _, s := range specs {
 		var sizes []string
 		for _, t := range targets {
 			if c, ok := read[[2]string{s.Name, t}]; ok && c.Err == "" {
 				sizes = append(sizes, fmt.Sprintf("%s %d", t, len(c.Content)))
-			} else if t != targetFloor {
+			} else if t != targetFloor && t != targetGoFloor {
 				sizes = append(sizes, t+" -")
 			}
 		}
-		fmt.Printf("\n%s (bytes read from inside: %s)\n", s.Path, strings.Join(sizes, ", "))
-		var rows []summary
-		for _, n := range readerCounts {
-			for _, t := range targets {
-				rows = append(rows, find(s.Name, t, n))
-			}
-		}
-		printTable(os.Stdout, rows)
+		fmt.Printf("%s: bytes read from inside: %s\n", s.Path, strings.Join(sizes, ", "))
 	}
 	for _, r := range res {
 		if r.FirstErr != "" {
 			fmt.Printf("warning: %s through %s, %d readers: %d failed reads, first: %s\n", r.File, r.Target, r.Readers, r.Errors, r.FirstErr)
 		}
 	}
-
-	fmt.Println("\nsummary: cgprocfs's reads/s divided by lxcfs's and by the FUSE floor's (above 1x: cgprocfs is faster),")
-	fmt.Println("and cgprocfs's p99 with 8 readers against the floor's (above 1x: cgprocfs is slower)")
-	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "file\t/lxcfs 1 reader\t/floor 1 reader\t/lxcfs 8 readers\tp99 8 readers\tfloor p99\tp99/floor p99\t/baseline 1 reader\t/baseline 8 readers\t")
-	ratio := func(a, b float64) string {
-		if a <= 0 || b <= 0 {
-			return "-"
-		}
-		return fmt.Sprintf("%.2fx", a/b)
-	}
-	perSecond := func(s summary) float64 { return s.PerSecond() }
-	p99 := func(s summary) float64 {
-		if s.Reads == 0 {
-			return 0
-		}
-		return float64(s.P99)
-	}
-	for _, s := range specs {
-		cg1, cg8 := find(s.Name, targetCgprocfs, 1), find(s.Name, targetCgprocfs, 8)
-		fl1, fl8 := find(s.Name, targetFloor, 1), find(s.Name, targetFloor, 8)
-		lx1, lx8 := find(s.Name, targetLxcfs, 1), find(s.Name, targetLxcfs, 8)
-		bl1, bl8 := find(s.Name, targetBaseline, 1), find(s.Name, targetBaseline, 8)
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", s.Name,
-			ratio(perSecond(cg1), perSecond(lx1)), ratio(perSecond(cg1), perSecond(fl1)), ratio(perSecond(cg8), perSecond(lx8)),
-			msOrDash(cg8), msOrDash(fl8), ratio(p99(cg8), p99(fl8)), ratio(perSecond(cg1), perSecond(bl1)), ratio(perSecond(cg8), perSecond(bl8)))
-	}
-	tw.Flush()
-	if slices.ContainsFunc(specs, func(s fileSpec) bool { return s.Name == "meminfo" }) {
-		fmt.Printf("(targets for meminfo: /lxcfs 1 reader >= %.0fx, p99 8 readers < %s)\n", targetRatio, ms(targetP99))
-	}
+	fmt.Println()
+	printFilesTable(os.Stdout, specs, targets, res)
+	fmt.Println()
+	printCPUTable(os.Stdout, specs, res, lx != nil)
 	return nil
 }
 
@@ -498,7 +475,9 @@ func measure(specs []fileSpec, d time.Duration, rounds int) []fileResult {
 						a = &loopResult{}
 						accs[k] = a
 					}
+					c0 := daemonCPU(t.Pid)
 					a.add(readLoop(t.Path, n, d))
+					a.cpu += daemonCPU(t.Pid) - c0
 				}
 			}
 		}
@@ -508,7 +487,7 @@ func measure(specs []fileSpec, d time.Duration, rounds int) []fileResult {
 		for _, n := range readerCounts {
 			for _, t := range s.Targets {
 				a := accs[key{s.Name, t.Name, n}]
-				r := fileResult{File: s.Name, summary: summarize(t.Name, n, a.lat, a.fails, a.wall)}
+				r := fileResult{File: s.Name, summary: summarize(t.Name, n, a.lat, a.fails, a.wall), CPU: a.cpu}
 				if a.first != nil {
 					r.FirstErr = a.first.Error()
 				}
@@ -527,6 +506,8 @@ type loopResult struct {
 	fails int
 	first error
 	wall  time.Duration
+	// cpu is the serving daemon's CPU seconds over the turns.
+	cpu float64
 }
 
 // add sums another turn into r.
@@ -683,10 +664,15 @@ func memTotal(data []byte) (uint64, error) {
 	return 0, errors.New("no MemTotal line")
 }
 
-// msOrDash is a summary's p99, or "-" when nothing was measured.
-func msOrDash(s summary) string {
-	if s.Reads == 0 {
-		return "-"
+// daemonCPU is a daemon's CPU seconds so far, 0 for no daemon (pid 0) or
+// one that cannot be read (its figure then shows as 0).
+func daemonCPU(pid int) float64 {
+	if pid == 0 {
+		return 0
 	}
-	return ms(s.P99)
+	s, err := cpuSeconds(pid)
+	if err != nil {
+		return 0
+	}
+	return s
 }

@@ -108,6 +108,10 @@ func runLoadavgBench(e *env) error {
 	if err != nil {
 		return err
 	}
+	sc, err := newScaleProbe(e, d)
+	if err != nil {
+		return err
+	}
 	var sample []byte
 	for i := range n {
 		cg, err := e.newCgroup(fmt.Sprintf("load-%d", i), 256<<20)
@@ -139,8 +143,17 @@ func runLoadavgBench(e *env) error {
 		if i == 0 {
 			sample = []byte(line)
 		}
+		if i+1 == scaleFew && n > scaleFew {
+			if err := sc.measure(scaleFew); err != nil {
+				return err
+			}
+		}
 	}
 	fmt.Printf("%d cgroups tracked in %.1f s (first holder read: %s)\n", n, time.Since(start).Seconds(), strings.TrimSpace(string(sample)))
+	if err := sc.measure(n); err != nil {
+		return err
+	}
+	sc.print()
 	tasks, err := countThreads(e, "cgprocfs-test-bench-"+strconv.Itoa(os.Getpid())+"-load-0")
 	if err == nil {
 		fmt.Printf("threads in each cgroup: %d (%d sleeping ones plus the Go runtime's)\n", tasks, threads)

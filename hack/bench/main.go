@@ -2,7 +2,7 @@
 // host's own files and, when installed, LXCFS, in one run on one machine, so
 // that the figures are ratios taken under the same noise.
 //
-// Usage: go run ./hack/bench -bin bin/cgprocfs [-duration 1.5s] [-rounds 3] [-only files] [-files meminfo,stat]
+// Usage: go run ./hack/bench -bin bin/cgprocfs [-duration 1.5s] [-rounds 3] [-only files] [-files meminfo,stat] [-go-floor]
 //
 // Layout, for whoever adds a benchmark:
 //   - main.go (this file): flags, the benchmark registry, the parent/child
@@ -12,9 +12,13 @@
 //     with sleeping processes, and runChild, which re-executes this binary
 //     inside a cgroup.
 //   - stats.go: latency summaries and the table.
-//   - files.go: the open+read+close benchmark of every served file;
-//     floor.go: the FUSE floor it compares against.
-//   - loadavg.go: the CPU cost of tracking the load of many cgroups.
+//   - files.go: the open+read+close benchmark of every served file, with
+//     the daemons' CPU time per read; floor.go and floor/floor.c: the C
+//     floor (libfuse3's low-level API, built with gcc) it compares against,
+//     and the Go floor (-go-floor).
+//   - threads.go: stat and loadavg from a cgroup of 10 threads and of 1,000.
+//   - loadavg.go: the CPU cost of tracking the load of many cgroups, and
+//     (scale.go) the read cost and RSS with 10 and with 1,000 tracked.
 //
 // To add one, put it in its own file with an init func that calls register
 // with a benchmark: Run is the parent side (set up through env, run the
@@ -89,6 +93,7 @@ func main() {
 	files := flag.String("files", "", "files: comma-separated files to read, of: "+fileNames()+" (default all)")
 	noLxcfs := flag.Bool("no-lxcfs", false, "leave LXCFS out even when it is installed")
 	baseline := flag.String("baseline", "", "files: a second cgprocfs binary (an earlier build) measured beside -bin in the same run")
+	goFloor := flag.Bool("go-floor", false, "files: add the Go floor, cgprocfs's own tree in the bench process serving fixed bytes, as a target")
 	cpuprofile := flag.String("cpuprofile", "", "write the cgprocfs daemon's CPU profile to this file (needs its hidden --cpuprofile flag)")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: %s [flags]\n\nbenchmarks:\n", os.Args[0])
@@ -131,6 +136,7 @@ func main() {
 		os.Exit(1)
 	}
 	e.files = picked
+	e.goFloor = *goFloor
 	if *baseline != "" {
 		if e.baselineBin, err = filepath.Abs(*baseline); err != nil {
 			fmt.Fprintln(os.Stderr, "bench: -baseline:", err)

@@ -49,7 +49,7 @@ func percentile(lat []time.Duration, p int) time.Duration {
 	return lat[max(rank, 1)-1]
 }
 
-func ms(d time.Duration) string { return fmt.Sprintf("%.3f ms", float64(d)/float64(time.Millisecond)) }
+func ms(d time.Duration) string { return fmt.Sprintf("%.3f ms", msf(d)) }
 
 // printTable writes one row per summary; one never measured (no wall
 // time: the target does not serve the file) is a row of dashes.
@@ -65,3 +65,107 @@ func printTable(w io.Writer, rows []summary) {
 	}
 	tw.Flush()
 }
+
+// printFilesTable is the files benchmark's table: a row per file and reader
+// count; per target reads/s, p50 and p99; then cgprocfs's reads/s over
+// lxcfs's and over the C floor's, and its p99 over the C floor's (above 1x:
+// slower), and over the baseline's reads/s when there is one.
+func printFilesTable(w io.Writer, specs []fileSpec, targets []string, res []fileResult) {
+	find := func(file, target string, readers int) summary {
+		for _, r := range res {
+			if r.File == file && r.Target == target && r.Readers == readers {
+				return r.summary
+			}
+		}
+		return summary{Target: target, Readers: readers}
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	head := "file\treaders\t"
+	for _, t := range targets {
+		head += t + " r/s\tp50\tp99\t"
+	}
+	head += "/lxcfs\t/floor\tp99/floor\t"
+	hasBase := slices.Contains(targets, targetBaseline)
+	if hasBase {
+		head += "/baseline\t"
+	}
+	fmt.Fprintln(tw, head)
+	for _, s := range specs {
+		for _, n := range readerCounts {
+			row := fmt.Sprintf("%s\t%d\t", s.Name, n)
+			for _, t := range targets {
+				m := find(s.Name, t, n)
+				if m.Reads == 0 {
+					row += "-\t-\t-\t"
+					continue
+				}
+				row += fmt.Sprintf("%.0f\t%.3f\t%.3f\t", m.PerSecond(), msf(m.P50), msf(m.P99))
+			}
+			cg := find(s.Name, targetCgprocfs, n)
+			fl := find(s.Name, targetFloor, n)
+			row += ratio(cg.PerSecond(), find(s.Name, targetLxcfs, n).PerSecond()) + "\t" +
+				ratio(cg.PerSecond(), fl.PerSecond()) + "\t" +
+				ratio(float64(cg.P99), float64(fl.P99)) + "\t"
+			if hasBase {
+				row += ratio(cg.PerSecond(), find(s.Name, targetBaseline, n).PerSecond()) + "\t"
+			}
+			fmt.Fprintln(tw, row)
+		}
+	}
+	tw.Flush()
+	fmt.Fprintln(w, "(p50, p99 in ms; /lxcfs, /floor: cgprocfs's reads/s over theirs, above 1x faster; p99/floor: cgprocfs's p99 over the C floor's, above 1x slower)")
+	fmt.Fprintln(w, "(targets: /lxcfs at least 1.5x with 1 and 8 readers, /floor at least 0.8x with 1 reader, p99/floor at most 1x with 8 readers)")
+}
+
+// printCPUTable shows the daemons' CPU time (utime+stime) per 10,000
+// reads, over both reader counts, per file and in all.
+func printCPUTable(w io.Writer, specs []fileSpec, res []fileResult, lxcfs bool) {
+	per := func(file, target string) (cpu float64, reads int) {
+		for _, r := range res {
+			if (file == "" || r.File == file) && r.Target == target {
+				cpu += r.CPU
+				reads += r.Reads
+			}
+		}
+		return cpu, reads
+	}
+	per10k := func(cpu float64, reads int) float64 {
+		if reads == 0 {
+			return 0
+		}
+		return cpu / float64(reads) * 10000
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "CPU s per 10,000 reads\tcgprocfs\tlxcfs\tC floor\tcgprocfs/lxcfs\tcgprocfs/floor\t")
+	names := []string{}
+	for _, s := range specs {
+		names = append(names, s.Name)
+	}
+	names = append(names, "")
+	for _, f := range names {
+		c := per10k(per(f, targetCgprocfs))
+		l := per10k(per(f, targetLxcfs))
+		fl := per10k(per(f, targetFloor))
+		name := f
+		if f == "" {
+			name = "all files"
+		}
+		lx := "-"
+		if lxcfs && l > 0 {
+			lx = fmt.Sprintf("%.3f", l)
+		}
+		fmt.Fprintf(tw, "%s\t%.3f\t%s\t%.3f\t%s\t%s\t\n", name, c, lx, fl, ratio(c, l), ratio(c, fl))
+	}
+	tw.Flush()
+	fmt.Fprintln(w, "(the daemon's utime+stime from /proc/PID/stat around its turns, 1 and 8 readers together; ticks of 10 ms; target: cgprocfs/lxcfs at most 0.5x)")
+}
+
+// ratio is a/b as "1.23x", or "-" when either is missing.
+func ratio(a, b float64) string {
+	if a <= 0 || b <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2fx", a/b)
+}
+
+func msf(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

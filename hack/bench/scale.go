@@ -1,0 +1,140 @@
+package main
+
+// The 1,000-container figure, taken inside the loadavg benchmark while it
+// grows the host to -loadavg-cgroups tracked cgroups: reads/s of meminfo,
+// stat and loadavg through the shared cgprocfs (1 and 8 readers) with 10
+// tracked cgroups and with all of them, and the daemon's RSS at each. The
+// two points cannot take turns (the cgroups only grow), so the C floor is
+// read beside each as the noise reference: what counts is cgprocfs's
+// reads/s over the floor's at each point.
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// scaleFew is the small case the large one is compared with.
+const scaleFew = 10
+
+var scaleFiles = []string{"meminfo", "stat", "loadavg"}
+
+type scalePoint struct {
+	containers int
+	rssKiB     int
+	res        []fileResult
+}
+
+type scaleProbe struct {
+	e      *env
+	d      *daemon
+	cg     *cgroup
+	specs  []fileSpec
+	points []scalePoint
+}
+
+// newScaleProbe readies the reading cgroup and a C floor serving what
+// cgprocfs serves it.
+func newScaleProbe(e *env, d *daemon) (*scaleProbe, error) {
+	cg, err := e.newCgroup("scale", benchLimit)
+	if err != nil {
+		return nil, err
+	}
+	if err := cg.limitCPU(benchQuotaUs, benchPeriodUs); err != nil {
+		return nil, err
+	}
+	var contents [][]byte
+	for _, f := range scaleFiles {
+		b, err := os.ReadFile(filepath.Join(d.mountpoint, "proc", f))
+		if err != nil {
+			return nil, err
+		}
+		contents = append(contents, b)
+	}
+	fl, err := startCFloor(e, "cfloor-scale", contents)
+	if err != nil {
+		return nil, err
+	}
+	p := &scaleProbe{e: e, d: d, cg: cg}
+	for i, f := range scaleFiles {
+		p.specs = append(p.specs, fileSpec{Name: f, Path: "proc/" + f, Targets: []fileTarget{
+			{targetCgprocfs, filepath.Join(d.mountpoint, "proc", f), 0},
+			{targetFloor, filepath.Join(fl.mountpoint, strconv.Itoa(i)), 0},
+		}})
+	}
+	return p, nil
+}
+
+// measure reads the files with containers cgroups tracked.
+func (p *scaleProbe) measure(containers int) error {
+	fmt.Printf("measuring reads with %d cgroups tracked ...\n", containers)
+	spec, err := json.Marshal(p.specs)
+	if err != nil {
+		return err
+	}
+	out, err := p.e.runChild("files", p.cg, "measure",
+		"-duration", (p.e.duration / time.Duration(p.e.rounds)).String(),
+		"-rounds", strconv.Itoa(p.e.rounds),
+		"-specs", string(spec))
+	if err != nil {
+		return err
+	}
+	pt := scalePoint{containers: containers}
+	if err := json.Unmarshal(out, &pt.res); err != nil {
+		return fmt.Errorf("measure child output: %w", err)
+	}
+	pt.rssKiB, _ = rssKiB(p.d.cmd.Process.Pid)
+	p.points = append(p.points, pt)
+	return nil
+}
+
+func (p *scaleProbe) print() {
+	if len(p.points) != 2 {
+		return
+	}
+	a, b := p.points[0], p.points[1]
+	get := func(pt scalePoint, file, target string, readers int) summary {
+		for _, r := range pt.res {
+			if r.File == file && r.Target == target && r.Readers == readers {
+				return r.summary
+			}
+		}
+		return summary{}
+	}
+	fmt.Printf("\nreads through cgprocfs with %d and with %d cgroups tracked (C floor: the noise reference)\n", a.containers, b.containers)
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "file\treaders\tr/s %d\t/floor %d\tr/s %d\t/floor %d\t(/floor %d) / (/floor %d)\t\n", a.containers, a.containers, b.containers, b.containers, b.containers, a.containers)
+	for _, f := range scaleFiles {
+		for _, n := range readerCounts {
+			ca, fa := get(a, f, targetCgprocfs, n), get(a, f, targetFloor, n)
+			cb, fb := get(b, f, targetCgprocfs, n), get(b, f, targetFloor, n)
+			ra, rb := ca.PerSecond()/fa.PerSecond(), cb.PerSecond()/fb.PerSecond()
+			fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.2fx\t%.0f\t%.2fx\t%.2fx\t\n", f, n, ca.PerSecond(), ra, cb.PerSecond(), rb, rb/ra)
+		}
+	}
+	tw.Flush()
+	fmt.Printf("cgprocfs RSS: %d MiB with %d cgroups, %d MiB with %d (target: under 100 MiB; read cost within 10%%: last column at least 0.90x)\n",
+		a.rssKiB>>10, a.containers, b.rssKiB>>10, b.containers)
+}
+
+// rssKiB is a process's resident set (VmRSS) in KiB.
+func rssKiB(pid int) (int, error) {
+	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		if rest, ok := strings.CutPrefix(s.Text(), "VmRSS:"); ok {
+			return strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(rest), " kB"))
+		}
+	}
+	return 0, fmt.Errorf("no VmRSS for %d", pid)
+}
