@@ -136,6 +136,8 @@ func Mount(mountpoint string, files []File, o Options) (*fuse.Server, error) {
 		// first server got.
 		mo := opts.MountOptions
 		mo.AdoptInit = &o.Adopt.Init
+		// Never a mount of /dev/fd/N (the fd's target, /dev/fuse).
+		mo.DirectMount, mo.DirectMountStrict = false, false
 		server, err = fuse.NewServer(raw, fmt.Sprintf("/dev/fd/%d", o.Adopt.File.Fd()), &mo)
 	} else {
 		// The kernel answers FUSE_INIT inside fuse.NewServer, so the
