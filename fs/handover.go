@@ -17,6 +17,7 @@ import (
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
+	"golang.org/x/sys/unix"
 )
 
 // Handing the FUSE connection from one server process to the next (an
@@ -508,4 +509,12 @@ func handleGeneration() (uint32, error) {
 			return g, nil
 		}
 	}
+}
+
+// ConnEnded tells whether the connection f has ended (aborted, or its mount
+// gone): the device then polls with POLLERR. It never reads a request.
+func ConnEnded(f *os.File) bool {
+	fds := []unix.PollFd{{Fd: int32(f.Fd()), Events: unix.POLLIN}}
+	n, err := unix.Poll(fds, 0)
+	return err == nil && n == 1 && fds[0].Revents&unix.POLLERR != 0
 }

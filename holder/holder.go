@@ -61,6 +61,10 @@ type Config struct {
 	Log        *slog.Logger
 }
 
+// errStopped: the server stopped by itself (SIGTERM sent to it rather than
+// to the holder) and the mount is gone.
+var errStopped = errors.New("the server stopped")
+
 // server is one serving child.
 type server struct {
 	cmd    *exec.Cmd
@@ -124,6 +128,11 @@ func (h *holder) run(sigs chan os.Signal) error {
 		case <-cur.exited:
 			failures++
 			next, err := h.replace(cur, failures)
+			if errors.Is(err, errStopped) {
+				h.Log.Info("the server stopped and unmounted")
+				h.closeConn()
+				return nil
+			}
 			if err != nil {
 				h.closeConn()
 				return err
@@ -145,8 +154,13 @@ func (h *holder) replace(cur *server, failures int) (*server, error) {
 	if h.conn == nil {
 		return h.start(false, 0)
 	}
-	if id, err := fs.ConnectionID(h.Mountpoint); err != nil || id != h.connID {
-		// Unmounted, or aborted and replaced: nothing to hand over.
+	if id, err := fs.ConnectionID(h.Mountpoint); err != nil || id != h.connID || fs.ConnEnded(h.conn.File) {
+		// Unmounted, or aborted (by the kernel's request timeout, say):
+		// nothing to hand over. A supervisor starts cgprocfs again,
+		// which re-attaches the containers.
+		if cur.err == nil {
+			return nil, errStopped
+		}
 		return nil, fmt.Errorf("the mount at %s went away", h.Mountpoint)
 	}
 	if !fs.CanResend(h.conn.Init) {

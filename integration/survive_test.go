@@ -213,7 +213,7 @@ func TestStatus(t *testing.T) {
 	if err != nil {
 		t.Fatalf("status of a live daemon: %v\n%s", err, out)
 	}
-	for _, want := range []string{"live: yes", fmt.Sprintf("server-pid: %d", d.cmd.Process.Pid), "version: ", "containers: 0"} {
+	for _, want := range []string{"live: yes", fmt.Sprintf("server-pid: %d\n", d.serverPid()), fmt.Sprintf("holder-pid: %d\n", d.cmd.Process.Pid), "version: ", "containers: 0"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("status lacks %q:\n%s", want, out)
 		}
