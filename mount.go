@@ -210,7 +210,11 @@ func runHolder(cfg mountConfig, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("finding this binary to run the server: %w", err)
 	}
-	return holder.Run(holder.Config{Exe: exe, Args: os.Args[1:], Mountpoint: cfg.mountpoint, Log: log})
+	err = holder.Run(holder.Config{Exe: exe, Args: os.Args[1:], Mountpoint: cfg.mountpoint, Log: log})
+	if se := (*holder.ServerExit)(nil); errors.As(err, &se) {
+		return cli.Exit("", max(se.Code, 1))
+	}
+	return err
 }
 
 // serve mounts, or adopts the holder's connection (link, nil without a

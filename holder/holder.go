@@ -93,7 +93,15 @@ type holder struct {
 	Config
 	conn   *fs.Conn
 	connID string
+	// mounted: a server of this holder has mounted once.
+	mounted bool
 }
+
+// ServerExit is Run's error when the first server exits before it mounts:
+// it has logged why; the holder exits with its status.
+type ServerExit struct{ Code int }
+
+func (e *ServerExit) Error() string { return fmt.Sprintf("the server exited with status %d", e.Code) }
 
 func (h *holder) run(sigs chan os.Signal) error {
 	cur, err := h.start(false, 0)
@@ -104,7 +112,7 @@ func (h *holder) run(sigs chan os.Signal) error {
 	for {
 		select {
 		case c := <-cur.conn:
-			h.conn = c
+			h.conn, h.mounted = c, true
 			id, err := fs.ConnectionID(h.Mountpoint)
 			if err != nil {
 				h.Log.Warn("the holder cannot name the connection; a server crash will end it", "err", err)
@@ -126,6 +134,12 @@ func (h *holder) run(sigs chan os.Signal) error {
 			h.closeConn()
 			return cur.err
 		case <-cur.exited:
+			if !h.mounted {
+				// The first server could not mount (a bad flag, a
+				// live mount there, no cgroups): it said why; the
+				// holder ends with its status.
+				return &ServerExit{Code: cur.cmd.ProcessState.ExitCode()}
+			}
 			failures++
 			next, err := h.replace(cur, failures)
 			if errors.Is(err, errStopped) {
