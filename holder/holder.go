@@ -212,6 +212,15 @@ func (h *holder) upgrade(cur *server) *server {
 		// Without resend, what the old server read when it is killed
 		// would hang: an upgrade is a restart there.
 		h.Log.Warn("this kernel cannot resend requests (Linux 6.9+): the upgrade restarts the server; reads in flight fail once")
+		// The old server stops before the new one starts: make sure
+		// the new binary runs at all first.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		out, err := exec.CommandContext(ctx, h.Exe, "--version").CombinedOutput()
+		cancel()
+		if err != nil {
+			h.Log.Error("upgrade failed: the new binary does not run; the running server keeps serving", "exe", h.Exe, "err", err, "output", strings.TrimSpace(string(out)))
+			return cur
+		}
 		cur.cmd.Process.Signal(syscall.SIGTERM)
 		<-cur.exited
 		h.closeConn()
