@@ -18,6 +18,8 @@ import (
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"golang.org/x/sys/unix"
+
+	"github.com/cgprocfs/cgprocfs/kernelfs"
 )
 
 // Handing the FUSE connection from one server process to the next (an
@@ -159,7 +161,7 @@ func ConnectionID(mountpoint string) (string, error) {
 	id := ""
 	for line := range strings.Lines(string(data)) {
 		f := strings.Fields(line)
-		if len(f) < 5 || f[4] != mountpoint {
+		if len(f) < 5 || kernelfs.UnescapeMountinfo(f[4]) != mountpoint {
 			continue
 		}
 		sep := strings.Index(line, " - ")

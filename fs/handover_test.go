@@ -102,3 +102,10 @@ func TestForeignHandlesAreReopened(t *testing.T) {
 		t.Fatalf("unknown node: %v, want ESTALE", st)
 	}
 }
+
+func TestConnectionIDOfAMountPointWithASpace(t *testing.T) {
+	// Nothing is mounted there: an error naming it, not a guess.
+	if _, err := ConnectionID("/no such/mount point"); err == nil {
+		t.Error("a connection id for a mount point with nothing mounted")
+	}
+}
