@@ -96,13 +96,17 @@ func runShow(c *cli.Context) error {
 	served := map[string]func(context.Context, uint32) ([]byte, error){}
 	var names []string
 	for _, f := range p.Files() {
-		served[f.Path] = f.Content
+		if f.Dir != nil {
+			// A file under a served directory: sys/block/sda/stat.
+			names = append(names, f.Path+"/...")
+			continue
+		}
 		names = append(names, f.Path)
 	}
 	files := c.Args().Slice()
 	for i, f := range files {
 		files[i] = strings.TrimPrefix(path.Clean("/"+f), "/")
-		if served[files[i]] == nil {
+		if served[files[i]] = p.Content(files[i]); served[files[i]] == nil {
 			return fmt.Errorf("%s is not a served file; these are: %s", f, strings.Join(names, " "))
 		}
 	}

@@ -35,6 +35,7 @@ func newApp() *cli.App {
 			statusCommand(),
 			showCommand(),
 			ociHookCommand(),
+			seccompProfileCommand(),
 			{
 				Name:  "version",
 				Usage: "print the version",

@@ -80,6 +80,7 @@ func validateFlags(c *cli.Context) error {
 		{"max-snapshot-bytes-per-container", c.Int64("max-snapshot-bytes-per-container") >= 0, "0 (no cap) or a positive number"},
 		{"active-file-used-percent", c.Uint("active-file-used-percent") <= 100, "0 to 100"},
 		{"seccomp-listener", validListener(c.String("seccomp-listener")), "empty (off) or an absolute path under 108 bytes"},
+		{"nri-sysinfo", !c.Bool("nri-sysinfo") || c.String("seccomp-listener") != "", "off when --seccomp-listener is empty (no agent to send sysinfo to)"},
 	} {
 		if !f.ok {
 			return fmt.Errorf("--%s must be %s, not %q", f.name, f.want, fmt.Sprint(c.Value(f.name)))
@@ -271,9 +272,6 @@ func serve(cfg mountConfig, log *slog.Logger, link *holder.Link) error {
 	if m != nil {
 		m.WatchContainers(func() []provider.ContainerStats { return p.Containers(cfg.metricsAll) }, metrics.ContainerMaxAge)
 	}
-	if cfg.seccompListener != "" {
-		defer after(predecessorGone, func() func() { return startSeccompAgent(cfg.seccompListener, p, log) })()
-	}
 	// Written before the mount appears, so that `cgprocfs status` knows
 	// the daemon as soon as the mount answers.
 	st := fs.State{Mountpoint: cfg.mountpoint, ServerPid: os.Getpid(), Version: version}
@@ -308,9 +306,18 @@ func serve(cfg mountConfig, log *slog.Logger, link *holder.Link) error {
 			m.Reattached(replaced)
 		}
 	}
-	// Binds the files into containers as the runtime creates them; it
-	// never stops the daemon from serving.
-	defer after(predecessorGone, func() func() { return startNRI(ctx, cfg.nri, attacher, log) })()
+	// The seccomp agent answers containers' sysinfo(2); the NRI plugin
+	// binds the files into containers as the runtime creates them. Neither
+	// ever stops the daemon from serving.
+	defer after(predecessorGone, func() func() {
+		stopAgent := func() {}
+		var agent *agentServing
+		if cfg.seccompListener != "" {
+			stopAgent, agent = startSeccompAgent(cfg.seccompListener, p, log)
+		}
+		stopNRI := startNRI(ctx, cfg.nri, attacher, agent, log)
+		return func() { stopNRI(); stopAgent() }
+	})()
 	h := cgroups.Hierarchy()
 	log.Info("serving", "mountpoint", cfg.mountpoint, "cgroup", h.Mode.String(), "cgroup-root", h.Root, "version", version)
 	// Ready only once a read through the mount works.

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"os"
 	"path/filepath"
+	"sync/atomic"
 
 	"github.com/cgprocfs/cgprocfs/seccompagent"
 )
@@ -16,8 +18,9 @@ const DefaultSeccompListener = "/run/cgprocfs/seccomp.sock"
 // startSeccompAgent answers containers' sysinfo(2) on path until the
 // returned stop is called. An agent that cannot start is logged and the
 // daemon serves its files without it: a listener another daemon holds is
-// that daemon's to answer.
-func startSeccompAgent(path string, src seccompagent.Source, log *slog.Logger) (stop func()) {
+// that daemon's to answer. served tells the NRI plugin whether the agent
+// serves (nil when it never started).
+func startSeccompAgent(path string, src seccompagent.Source, log *slog.Logger) (stop func(), served *agentServing) {
 	a, err := seccompagent.Listen(path, src, log)
 	if err != nil {
 		level := slog.LevelError
@@ -25,13 +28,34 @@ func startSeccompAgent(path string, src seccompagent.Source, log *slog.Logger) (
 			level = slog.LevelWarn
 		}
 		log.Log(context.Background(), level, "seccomp agent off: containers whose profile names this listener get the kernel's sysinfo or fail to start", "listener", path, "err", err)
-		return func() {}
+		return func() {}, nil
 	}
 	log.Info("seccomp agent listening", "listener", path)
+	served = &agentServing{path: path}
+	served.on.Store(true)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { a.Serve(ctx); close(done) }()
-	return func() { cancel(); <-done }
+	go func() { a.Serve(ctx); served.on.Store(false); close(done) }()
+	return func() { served.on.Store(false); cancel(); <-done }, served
+}
+
+// agentServing is the seccomp agent as the NRI plugin asks about it
+// (nriplugin.Agent).
+type agentServing struct {
+	path string
+	on   atomic.Bool
+}
+
+func (s *agentServing) Listener() string { return s.path }
+
+// Serving is true while the agent serves and its socket is in place (a
+// socket someone removed is one runc cannot connect to).
+func (s *agentServing) Serving() bool {
+	if !s.on.Load() {
+		return false
+	}
+	fi, err := os.Stat(s.path)
+	return err == nil && fi.Mode()&os.ModeSocket != 0
 }
 
 // validListener accepts "" (off) or an absolute path that fits a unix

@@ -7,6 +7,7 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -99,12 +100,15 @@ func (a *Attacher) Attach(pid int) (Result, error) {
 	root := "/proc/" + strconv.Itoa(pid) + "/root"
 	var binds []Bind
 	for _, f := range served {
-		rel := "/" + f
+		// A directory served whole ends in a slash (fs.ServedFiles).
+		name, dir := strings.CutSuffix(f, "/")
+		rel := "/" + name
 		if current[rel] {
 			continue // bound to the live mount already
 		}
-		if _, err := os.Stat(root + rel); err != nil {
-			continue // the container has no such file
+		st, err := os.Stat(root + rel)
+		if err != nil || st.IsDir() != dir {
+			continue // the container has no such file, or not of its kind
 		}
 		binds = append(binds, Bind{MountPoint: rel, Root: rel})
 	}

@@ -3,6 +3,7 @@ package attach
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 
 	"golang.org/x/sys/unix"
@@ -47,13 +48,20 @@ func Scan(kfs *kernelfs.FS) ([]Namespace, error) {
 	if err != nil {
 		return nil, err
 	}
+	// In numeric order, so that a namespace is entered through its oldest
+	// process (a container's init), not one that exits at once: ReadDir
+	// sorts by name, and "1036", a shell loop's short-lived child, comes
+	// before "852", its shell.
+	var pids []int
+	for _, e := range entries {
+		if pid, err := strconv.Atoi(e.Name()); err == nil {
+			pids = append(pids, pid)
+		}
+	}
+	slices.Sort(pids)
 	seen := map[uint64]bool{self: true}
 	var out []Namespace
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
+	for _, pid := range pids {
 		ns, err := mountNS(pid)
 		if err != nil || seen[ns] {
 			continue

@@ -2,6 +2,7 @@ package fs
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/binary"
@@ -232,7 +233,8 @@ func newHandoverFS(raw fuse.RawFileSystem, root *gofs.Inode, gen uint32) *handov
 }
 
 // ensure makes the bridge know node id, by looking it up from the root
-// by path if this server never did; false if no node has that id.
+// by path, as the caller of hdr, if this server never did; false if no node
+// has that id (for that caller).
 func (h *handoverFS) ensure(cancel <-chan struct{}, hdr *fuse.InHeader, id uint64) bool {
 	if _, ok := h.known.Load(id); ok {
 		return true
@@ -243,38 +245,91 @@ func (h *handoverFS) ensure(cancel <-chan struct{}, hdr *fuse.InHeader, id uint6
 	if !ok {
 		h.indexPaths()
 		if p, ok = h.paths[id]; !ok {
-			return false
+			if p, ok = h.searchSources(hdr.Caller.Pid, id); !ok {
+				return false
+			}
 		}
 	}
 	parent := uint64(fuse.FUSE_ROOT_ID)
-	parts := strings.Split(p, "/")
-	for i, name := range parts {
-		child := NodeID(strings.Join(parts[:i+1], "/"))
-		if _, ok := h.known.Load(child); !ok {
-			in := fuse.InHeader{NodeId: parent, Caller: hdr.Caller}
-			var out fuse.EntryOut
-			if st := h.RawFileSystem.Lookup(cancel, &in, name, &out); !st.Ok() || out.NodeId != child {
-				return false
-			}
-			h.known.Store(child, true)
+	for name := range strings.SplitSeq(p, "/") {
+		in := fuse.InHeader{NodeId: parent, Caller: hdr.Caller}
+		var out fuse.EntryOut
+		if st := h.RawFileSystem.Lookup(cancel, &in, name, &out); !st.Ok() || out.NodeId == 0 {
+			return false
 		}
-		parent = child
+		h.known.Store(out.NodeId, true)
+		parent = out.NodeId
 	}
-	return true
+	return parent == id
 }
 
-// indexPaths maps the node id of every node in the tree to its path.
+// indexPaths maps the node id of every node in the tree (the static one,
+// and the nodes of per-caller directories this server has looked up) to
+// its path.
 func (h *handoverFS) indexPaths() {
 	h.paths = map[uint64]string{}
 	var walk func(n *gofs.Inode, p string)
 	walk = func(n *gofs.Inode, p string) {
 		for name, c := range n.Children() {
 			cp := path.Join(p, name)
-			h.paths[NodeID(cp)] = cp
+			h.paths[c.StableAttr().Ino] = cp
 			walk(c, cp)
 		}
 	}
 	walk(h.root, "")
+}
+
+// maxSearch bounds how many entries searchSources lists for one id.
+const maxSearch = 4096
+
+// searchSources finds id below the per-caller directories (sourcedir.go)
+// as the caller pid sees them: a node a previous server made there that
+// this one has not (a reader's open file below cpuN, say).
+func (h *handoverFS) searchSources(pid uint32, id uint64) (string, bool) {
+	seen := 0
+	for _, p := range h.paths {
+		n := h.root
+		for name := range strings.SplitSeq(p, "/") {
+			if n = n.GetChild(name); n == nil {
+				break
+			}
+		}
+		d, ok := nodeOps(n).(*sourceDir)
+		if !ok || d.rel != "" {
+			continue
+		}
+		queue := []string{""}
+		for len(queue) > 0 && seen < maxSearch {
+			rel := queue[0]
+			queue = queue[1:]
+			entries, err := d.t.src.List(context.Background(), pid, rel)
+			if err != nil {
+				continue
+			}
+			for _, e := range entries {
+				seen++
+				child := e.Name
+				if rel != "" {
+					child = rel + "/" + e.Name
+				}
+				typ := e.Mode & syscall.S_IFMT
+				if d.t.ino(child, typ) == id {
+					return d.t.full(child), true
+				}
+				if typ == syscall.S_IFDIR {
+					queue = append(queue, child)
+				}
+			}
+		}
+	}
+	return "", false
+}
+
+func nodeOps(n *gofs.Inode) gofs.InodeEmbedder {
+	if n == nil {
+		return nil
+	}
+	return n.Operations()
 }
 
 // handle turns the kernel's handle fh into the bridge's: this server's

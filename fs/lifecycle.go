@@ -89,14 +89,30 @@ func Probe(mountpoint string) (Health, error) {
 }
 
 // ServedFiles lists the regular files under the mount at mountpoint as
-// slash-separated paths relative to it ("proc/meminfo"), in lexical order.
-// Those who bind them walk the tree rather than keep a list, so that files a
-// later version serves are bound too.
+// slash-separated paths relative to it ("proc/meminfo"), in lexical order,
+// and the directories served whole (WholeDirPerm), with a trailing slash
+// ("sys/devices/system/cpu/"), whose files it does not list: those are
+// bound as one directory. Those who bind them walk the tree rather than keep
+// a list, so that files a later version serves are bound too.
 func ServedFiles(mountpoint string) ([]string, error) {
 	var files []string
 	err := filepath.WalkDir(mountpoint, func(p string, d iofs.DirEntry, err error) error {
 		if err != nil {
 			return err
+		}
+		if d.IsDir() && p != mountpoint {
+			info, err := d.Info()
+			if err != nil {
+				return err
+			}
+			if info.Mode().Perm() == WholeDirPerm {
+				rel, err := filepath.Rel(mountpoint, p)
+				if err != nil {
+					return err
+				}
+				files = append(files, filepath.ToSlash(rel)+"/")
+				return filepath.SkipDir
+			}
 		}
 		if d.Type().IsRegular() {
 			rel, err := filepath.Rel(mountpoint, p)

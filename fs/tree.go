@@ -32,6 +32,12 @@ type ContentFunc func(ctx context.Context, pid uint32) ([]byte, error)
 type File struct {
 	Path    string
 	Content ContentFunc
+	// Dir, instead of Content, makes Path a directory whose entries the
+	// source gives per caller (sourcedir.go).
+	Dir DirSource
+	// Whole makes a Dir bound into containers as one directory: it shows
+	// WholeDirPerm and ServedFiles lists it, not its files.
+	Whole bool
 }
 
 // ErrorErrno lets a ContentFunc choose the errno its error gives the reader;
@@ -82,16 +88,13 @@ func Mount(mountpoint string, files []File, o Options) (*fuse.Server, error) {
 	lim := newLimiter(o.MaxOpenPerOwner, o.MaxBytesPerOwner, log)
 	lim.refused = obs.OpenRefused
 	errs := newErrorLog(log, errorLogEvery)
-	// Everything is static but content, so the kernel may cache names and
-	// attributes for long.
-	long := time.Hour
+	// No default timeouts: go-fuse would put them over a node's 0, and
+	// the entries of a directory that differs per caller must have 0
+	// (sourcedir.go). The static tree sets staticTimeout itself.
 	opts := &gofs.Options{
-		// Node ids are fixed per path (NodeID), so that a next server
-		// finds the ones the kernel keeps.
-		ExternalNodeID:  true,
-		EntryTimeout:    &long,
-		AttrTimeout:     &long,
-		NegativeTimeout: &long,
+		// Node ids are fixed per path (NodeID, sourceTree.ino), so
+		// that a next server finds the ones the kernel keeps.
+		ExternalNodeID: true,
 		MountOptions: fuse.MountOptions{
 			AllowOther: true,
 			Name:       "cgprocfs",
@@ -190,6 +193,11 @@ func addFile(ctx context.Context, root *dirNode, f File, mtime time.Time, lim *l
 		}
 		dir = child
 	}
+	if f.Dir != nil {
+		t := &sourceTree{path: f.Path, src: f.Dir, whole: f.Whole, mtime: mtime, lim: lim, errs: errs, obs: obs}
+		dir.AddChild(parts[len(parts)-1], dir.NewPersistentInode(ctx, &sourceDir{t: t}, gofs.StableAttr{Mode: syscall.S_IFDIR, Ino: NodeID(f.Path)}), false)
+		return
+	}
 	node := &fileNode{path: f.Path, content: f.Content, mtime: mtime, lim: lim, errs: errs, obs: obs}
 	dir.AddChild(parts[len(parts)-1], dir.NewPersistentInode(ctx, node, gofs.StableAttr{Mode: syscall.S_IFREG, Ino: NodeID(f.Path)}), false)
 }
@@ -217,6 +225,7 @@ func (d *dirNode) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.Att
 	out.Mode = syscall.S_IFDIR | 0o555
 	out.Nlink = 2
 	setTimes(&out.Attr, d.mtime)
+	out.SetTimeout(staticTimeout)
 	return 0
 }
 
@@ -286,6 +295,7 @@ func (f *fileNode) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.At
 	out.Mode = syscall.S_IFREG | 0o444
 	out.Nlink = 1
 	setTimes(&out.Attr, f.mtime)
+	out.SetTimeout(staticTimeout)
 	return 0
 }
 

@@ -25,6 +25,10 @@ test|bench|vm)
 	want runc runc
 	want_file /bin/busybox busybox-static
 	want dd coreutils
+	# integration/cputree_test.go builds a static probe of glibc's
+	# sysconf (libc.a is in libc6-dev).
+	want gcc gcc
+	want_file /usr/lib/x86_64-linux-gnu/libc.a libc6-dev
 	;;
 esac
 case "${1:-test}" in

@@ -302,7 +302,19 @@ func (c *containerd) RunPod(name, ns string, annotations map[string]string) stri
 // the host's /usr bound in, limited to memLimit bytes, and returns its id.
 func (c *containerd) Container(pod, name string, memLimit int64, annotations map[string]string) string {
 	c.t.Helper()
+	return c.ContainerSeccomp(pod, name, memLimit, annotations, nil)
+}
+
+// ContainerSeccomp is Container with the container's security_context
+// seccomp (a CRI SecurityProfile, {"profile_type": 0} for RuntimeDefault);
+// nil leaves it out.
+func (c *containerd) ContainerSeccomp(pod, name string, memLimit int64, annotations map[string]string, seccomp map[string]any) string {
+	c.t.Helper()
 	podCfg := c.podConfigs[pod]
+	linux := map[string]any{"resources": map[string]any{"memory_limit_in_bytes": memLimit}}
+	if seccomp != nil {
+		linux["security_context"] = map[string]any{"seccomp": seccomp}
+	}
 	cfg := map[string]any{
 		"metadata":    map[string]any{"name": name, "attempt": 0},
 		"image":       map[string]any{"image": c.Image},
@@ -310,7 +322,7 @@ func (c *containerd) Container(pod, name string, memLimit int64, annotations map
 		"log_path":    name + ".log",
 		"annotations": annotations,
 		"mounts":      []map[string]any{{"container_path": "/usr", "host_path": "/usr", "readonly": true}},
-		"linux":       map[string]any{"resources": map[string]any{"memory_limit_in_bytes": memLimit}},
+		"linux":       linux,
 	}
 	path := c.writeJSON("ctr-"+name+".json", cfg)
 	id := c.Crictl("create", pod, path, podCfg)

@@ -468,17 +468,24 @@ func (d *daemon) prologue(cg *testCgroup) string {
 			fmt.Fprintf(&b, "echo $$ > %s\n", f)
 		}
 	}
-	filepath.WalkDir(d.Mountpoint, func(p string, e os.DirEntry, err error) error {
-		if err == nil && e.Type().IsRegular() {
-			target := strings.TrimPrefix(p, d.Mountpoint)
-			if exists(target) {
-				fmt.Fprintf(&b, "mount --bind %s %s\n", p, target)
-			}
+	for _, rel := range d.binds() {
+		if target := "/" + strings.TrimSuffix(rel, "/"); exists(target) {
+			fmt.Fprintf(&b, "mount --bind %s %s\n", d.Path(rel), target)
 		}
-		return nil
-	})
+	}
 	b.WriteString("set +e\n")
 	return b.String()
+}
+
+// binds lists what the hook, NRI and attach bind from the daemon's mount,
+// as they list it (fs.ServedFiles): its files, and the directories it
+// serves whole with a trailing slash ("sys/devices/system/cpu/").
+func (d *daemon) binds() []string {
+	served, err := cgfs.ServedFiles(d.Mountpoint)
+	if err != nil {
+		panic(fmt.Sprintf("listing what %s serves: %v", d.Mountpoint, err))
+	}
+	return served
 }
 
 // command makes a command that runs script in cg (nil: stay put) in a new
@@ -486,6 +493,11 @@ func (d *daemon) prologue(cg *testCgroup) string {
 func (d *daemon) command(ctx context.Context, cg *testCgroup, script string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, "unshare", "-m", "--propagation", "private", "/bin/sh", "-c", d.prologue(cg)+script)
 	cmd.Env = append(os.Environ(), "LC_ALL=C")
+	// When ctx ends, the shell is killed, but a child stuck in a read
+	// could keep its stdout open and Wait would never return: the test
+	// would hang until the binary's timeout, naming no test. Give up on
+	// the pipes soon after instead, so the test fails with its name.
+	cmd.WaitDelay = 10 * time.Second
 	return cmd
 }
 

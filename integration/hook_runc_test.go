@@ -110,15 +110,11 @@ func TestHookRunc(t *testing.T) {
 	// mountinfo names sys/block/DISK/stat by where its symlink leads.
 	out = hookRuncContainer(t, []specs.Hook{cgprocfsHook(d.Mountpoint)}, nil, "grep ' - fuse.cgprocfs ' /proc/self/mountinfo | cut -d' ' -f5,6 | sort")
 	var want []string
-	filepath.WalkDir(d.Mountpoint, func(p string, e os.DirEntry, err error) error {
-		if err != nil || !e.Type().IsRegular() {
-			return nil
-		}
-		if real, err := filepath.EvalSymlinks(strings.TrimPrefix(p, d.Mountpoint)); err == nil {
+	for _, rel := range d.binds() {
+		if real, err := filepath.EvalSymlinks("/" + strings.TrimSuffix(rel, "/")); err == nil {
 			want = append(want, real)
 		}
-		return nil
-	})
+	}
 	var got []string
 	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
 		if target, opts, ok := strings.Cut(l, " "); ok && strings.HasPrefix(opts, "ro,") {
@@ -126,7 +122,7 @@ func TestHookRunc(t *testing.T) {
 		}
 	}
 	slices.Sort(want)
-	if !slices.Equal(got, want) || !slices.Contains(got, "/sys/devices/system/cpu/online") {
+	if !slices.Equal(got, want) || !slices.Contains(got, "/sys/devices/system/cpu") {
 		t.Errorf("read-only cgprocfs mounts in the container:\n%s\nwant %q", out, want)
 	}
 

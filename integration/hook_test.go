@@ -158,9 +158,11 @@ func TestHookBindsReadOnly(t *testing.T) {
 	// file's first line, and a write that must fail.
 	script := fmt.Sprintf("grep ' %s/' /proc/self/mountinfo\necho ---\nhead -n1 %s\n(echo x > %s) 2>/dev/null && echo WRITABLE; true\n", rootfs, meminfo, meminfo)
 	stderr, code, out := runHook(t, hookState(t, os.Getpid(), bundle), hookArgs(d.Mountpoint), script)
-	checkHookLine(t, "a live daemon", stderr, code, "bound 3 files from "+d.Mountpoint+" read-only: proc/meminfo proc/stat sys/devices/system/cpu/online")
+	// sys/devices/system/cpu is bound as a directory, over the one
+	// holding online.
+	checkHookLine(t, "a live daemon", stderr, code, "bound 3 files from "+d.Mountpoint+" read-only: proc/meminfo proc/stat sys/devices/system/cpu/")
 	mounts, rest, _ := strings.Cut(out, "---\n")
-	for _, f := range []string{"proc/meminfo", "proc/stat", "sys/devices/system/cpu/online"} {
+	for _, f := range []string{"proc/meminfo", "proc/stat", "sys/devices/system/cpu"} {
 		found := false
 		for _, l := range strings.Split(mounts, "\n") {
 			found = found || (strings.Contains(l, " "+filepath.Join(rootfs, f)+" ro,") && strings.Contains(l, " fuse.cgprocfs "))
@@ -206,16 +208,19 @@ type containerView struct {
 	nproc      string
 	online     string
 	processors int
+	// cpuDirs counts the cpuN directories of sys/devices/system/cpu,
+	// which the hook binds as a whole directory.
+	cpuDirs int
 }
 
 // viewScript prints what parseView reads.
-const viewScript = "free -b; echo ---; nproc; cat /sys/devices/system/cpu/online; grep -c ^processor /proc/cpuinfo"
+const viewScript = "free -b; echo ---; nproc; cat /sys/devices/system/cpu/online; grep -c ^processor /proc/cpuinfo; ls -d /sys/devices/system/cpu/cpu[0-9]* | wc -l"
 
 func parseView(t *testing.T, out string) containerView {
 	t.Helper()
 	free, rest, ok := strings.Cut(out, "---\n")
 	f := strings.Fields(rest)
-	if !ok || len(f) != 3 {
+	if !ok || len(f) != 4 {
 		t.Fatalf("container output:\n%s", out)
 	}
 	mem, _ := freeBytes(t, free)
@@ -223,7 +228,11 @@ func parseView(t *testing.T, out string) containerView {
 	if err != nil {
 		t.Fatalf("processors in %q: %v", out, err)
 	}
-	return containerView{memTotal: mem["total"], nproc: f[0], online: f[1], processors: n}
+	dirs, err := strconv.Atoi(f[3])
+	if err != nil {
+		t.Fatalf("cpuN directories in %q: %v", out, err)
+	}
+	return containerView{memTotal: mem["total"], nproc: f[0], online: f[1], processors: n, cpuDirs: dirs}
 }
 
 // hostView is what a container that sees the host's files shows, but for
@@ -257,13 +266,18 @@ func hostView(t *testing.T) containerView {
 	if v.processors < 2 {
 		t.Skipf("the host has %d CPU: a container limited to one looks the same", v.processors)
 	}
+	dirs, err := filepath.Glob("/sys/devices/system/cpu/cpu[0-9]*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.cpuDirs = len(dirs)
 	return v
 }
 
 // checkLimited checks a container with 200 MiB and CPU 0 sees them.
 func checkLimited(t *testing.T, what string, v containerView) {
 	t.Helper()
-	want := containerView{memTotal: 200 * mib, nproc: "1", online: "0", processors: 1}
+	want := containerView{memTotal: 200 * mib, nproc: "1", online: "0", processors: 1, cpuDirs: 1}
 	if v != want {
 		t.Errorf("%s: sees %+v, want %+v", what, v, want)
 	}

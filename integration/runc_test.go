@@ -87,19 +87,16 @@ func newRuncBundle(t *testing.T, d *daemon, memLimit int64, args ...string) runc
 	}
 	// The files cgprocfs serves, as an operator would bind them.
 	if d != nil {
-		filepath.WalkDir(d.Mountpoint, func(p string, e os.DirEntry, err error) error {
-			dest := strings.TrimPrefix(p, d.Mountpoint)
+		for _, rel := range d.binds() {
+			dest := "/" + strings.TrimSuffix(rel, "/")
 			// runc refuses binds over /proc files other than the ones
 			// lxcfs serves ("cannot be mounted because it is inside
 			// /proc"); the OCI hook and cgprocfs attach bind these.
 			if dest == "/proc/vmstat" || strings.HasPrefix(dest, "/proc/pressure/") {
-				return nil
+				continue
 			}
-			if err == nil && e.Type().IsRegular() {
-				mounts = append(mounts, specs.Mount{Destination: dest, Type: "bind", Source: p, Options: []string{"rbind", "ro"}})
-			}
-			return nil
-		})
+			mounts = append(mounts, specs.Mount{Destination: dest, Type: "bind", Source: d.Path(rel), Options: []string{"rbind", "ro"}})
+		}
 	}
 	spec := specs.Spec{
 		Version: specs.Version,

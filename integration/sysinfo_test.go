@@ -83,30 +83,17 @@ func newSysinfoBundle(t *testing.T, d *daemon, memLimit int64, listener string, 
 		t.Fatal(err)
 	}
 	c := newRuncBundle(t, d, memLimit, args...)
-	path := filepath.Join(c.bundle, "config.json")
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var spec specs.Spec
-	if err := json.Unmarshal(data, &spec); err != nil {
-		t.Fatal(err)
-	}
-	spec.Mounts = append(spec.Mounts, specs.Mount{Destination: "/probe", Type: "bind", Source: exe, Options: []string{"rbind", "ro"}})
-	spec.Process.Env = append(spec.Process.Env, probeEnv+"=1")
-	if listener != "" {
-		spec.Linux.Seccomp = &specs.LinuxSeccomp{
-			DefaultAction: specs.ActAllow,
-			ListenerPath:  listener,
-			Syscalls:      []specs.LinuxSyscall{{Names: []string{"sysinfo", "getpid"}, Action: specs.ActNotify}},
+	c.editSpec(t, func(spec *specs.Spec) {
+		spec.Mounts = append(spec.Mounts, specs.Mount{Destination: "/probe", Type: "bind", Source: exe, Options: []string{"rbind", "ro"}})
+		spec.Process.Env = append(spec.Process.Env, probeEnv+"=1")
+		if listener != "" {
+			spec.Linux.Seccomp = &specs.LinuxSeccomp{
+				DefaultAction: specs.ActAllow,
+				ListenerPath:  listener,
+				Syscalls:      []specs.LinuxSyscall{{Names: []string{"sysinfo", "getpid"}, Action: specs.ActNotify}},
+			}
 		}
-	}
-	if data, err = json.MarshalIndent(spec, "", "  "); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	})
 	return c
 }
 

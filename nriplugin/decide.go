@@ -66,7 +66,9 @@ func bindOptions() []string { return []string{"bind", "ro", "nosuid", "nodev", "
 // path in the image, or fail), or when another mount covers it already (a
 // volume or another tool's bind: theirs stays).
 func SpecMounts(mountpoint string, spec []string, existing []*api.Mount) (mounts []*api.Mount, notes []string) {
-	for _, rel := range spec {
+	for _, entry := range spec {
+		// A directory served whole ends in a slash (fs.ServedFiles).
+		rel := strings.TrimSuffix(entry, "/")
 		dest := "/" + rel
 		base := "/" + strings.SplitN(rel, "/", 2)[0]
 		if !hasMount(existing, base) {

@@ -12,8 +12,8 @@ import (
 // /proc file runc refuses in a spec.
 var served = []string{
 	"proc/cpuinfo", "proc/diskstats", "proc/loadavg", "proc/meminfo", "proc/pressure/cpu", "proc/stat",
-	"proc/swaps", "proc/uptime", "proc/vmstat", "sys/block/sda/stat", "sys/devices/system/cpu/online",
-	"sys/devices/system/cpu/possible", "sys/devices/system/cpu/present",
+	"proc/swaps", "proc/uptime", "proc/vmstat", "sys/block/sda/stat", "sys/devices/system/cpu/",
+	"sys/devices/system/node/",
 }
 
 // defaultMounts are the mounts containerd's default spec has.
@@ -54,7 +54,7 @@ func TestSpecMounts(t *testing.T) {
 	}
 	want := []string{
 		"/proc/cpuinfo", "/proc/diskstats", "/proc/loadavg", "/proc/meminfo", "/proc/stat", "/proc/swaps", "/proc/uptime",
-		"/sys/block/sda/stat", "/sys/devices/system/cpu/online", "/sys/devices/system/cpu/possible", "/sys/devices/system/cpu/present",
+		"/sys/block/sda/stat", "/sys/devices/system/cpu", "/sys/devices/system/node",
 	}
 	if got := destinations(ms); !slices.Equal(got, want) {
 		t.Errorf("destinations %q, want %q", got, want)
@@ -78,7 +78,7 @@ func TestSpecMountsLeavesOthersMountsAlone(t *testing.T) {
 	)
 	ms, notes := SpecMounts("/mp", spec, existing)
 	got := destinations(ms)
-	for _, d := range []string{"/proc/meminfo", "/sys/devices/system/cpu/online"} {
+	for _, d := range []string{"/proc/meminfo", "/sys/devices/system/cpu"} {
 		if slices.Contains(got, d) {
 			t.Errorf("%s bound over another mount: %q", d, got)
 		}
@@ -87,8 +87,8 @@ func TestSpecMountsLeavesOthersMountsAlone(t *testing.T) {
 		t.Errorf("uncovered files left out: %q", got)
 	}
 	all := strings.Join(notes, "; ")
-	if len(notes) != 4 || !strings.Contains(all, "/proc/meminfo: left to the container's mount at /proc/meminfo") ||
-		!strings.Contains(all, "/sys/devices/system/cpu/online: left to the container's mount at /sys/devices/system/cpu") {
+	if len(notes) != 2 || !strings.Contains(all, "/proc/meminfo: left to the container's mount at /proc/meminfo") ||
+		!strings.Contains(all, "/sys/devices/system/cpu: left to the container's mount at /sys/devices/system/cpu") {
 		t.Errorf("notes: %q", notes)
 	}
 }
@@ -103,7 +103,7 @@ func TestSpecMountsNeedsTheKernelFilesystems(t *testing.T) {
 			t.Errorf("bound %s without a /sys mount", d)
 		}
 	}
-	if len(ms) != 7 || len(notes) != 4 {
+	if len(ms) != 7 || len(notes) != 3 {
 		t.Errorf("mounts %q, notes %q", destinations(ms), notes)
 	}
 	if ms, _ := SpecMounts("/mp", spec, nil); len(ms) != 0 {

@@ -37,7 +37,10 @@ const attachWait = time.Second
 type Plugin struct {
 	policy Policy
 	mount  Mount
-	log    *slog.Logger
+	// agent, when not nil, gets the containers' sysinfo(2): their seccomp
+	// policies send it there.
+	agent Agent
+	log   *slog.Logger
 	// attachMu runs one attach at a time, so that a container seen both at
 	// Synchronize and at StartContainer is not bound twice over.
 	attachMu sync.Mutex
@@ -45,35 +48,54 @@ type Plugin struct {
 	pending sync.WaitGroup
 }
 
-// NewPlugin makes the plugin for mount under policy.
-func NewPlugin(policy Policy, mount Mount, log *slog.Logger) *Plugin {
-	return &Plugin{policy: policy, mount: mount, log: log}
+// NewPlugin makes the plugin for mount under policy; with an agent, the
+// containers' seccomp policies send sysinfo(2) to it.
+func NewPlugin(policy Policy, mount Mount, agent Agent, log *slog.Logger) *Plugin {
+	return &Plugin{policy: policy, mount: mount, agent: agent, log: log}
 }
 
 // Wait returns when no attach started by a handler is still running.
 func (p *Plugin) Wait() { p.pending.Wait() }
 
 // CreateContainer adds a read-only bind of each served file a spec can
-// bind, when the container gets the files and the mount is served.
+// bind, when the container gets the files and the mount is served, and,
+// with an agent that serves, sends the container's sysinfo(2) to it.
 func (p *Plugin) CreateContainer(_ context.Context, pod *api.PodSandbox, ctr *api.Container) (adj *api.ContainerAdjustment, _ []*api.ContainerUpdate, _ error) {
 	log := p.containerLog(pod, ctr)
 	defer p.recoverTo(log, "CreateContainer", func() { adj = nil })
-	mounts, why, err := p.specMounts(pod, ctr)
-	if err != nil {
-		log.Warn("nri: binding nothing into the container's spec", "err", err)
-		return nil, nil, nil
-	}
-	if len(mounts) == 0 {
-		log.Info("nri: binding nothing into the container's spec", "why", why)
-		return nil, nil, nil
-	}
 	adj = &api.ContainerAdjustment{}
-	dests := make([]string, 0, len(mounts))
-	for _, m := range mounts {
-		adj.AddMount(m)
-		dests = append(dests, m.Destination)
+	changed := false
+	mounts, why, err := p.specMounts(pod, ctr)
+	switch {
+	case err != nil:
+		log.Warn("nri: binding nothing into the container's spec", "err", err)
+	case len(mounts) == 0:
+		log.Info("nri: binding nothing into the container's spec", "why", why)
+	default:
+		dests := make([]string, 0, len(mounts))
+		for _, m := range mounts {
+			adj.AddMount(m)
+			dests = append(dests, m.Destination)
+		}
+		log.Info("nri: binding into the container's spec", "files", len(mounts), "destinations", strings.Join(dests, " "))
+		changed = true
 	}
-	log.Info("nri: binding into the container's spec", "files", len(mounts), "destinations", strings.Join(dests, " "))
+	if p.agent != nil && p.policy.Decide(pod, ctr).Enabled {
+		policy, why, err := p.seccompPolicy(ctr)
+		switch {
+		case err != nil:
+			log.Warn("nri: leaving the container's sysinfo(2) to the kernel", "err", err)
+		case policy == nil:
+			log.Info("nri: leaving the container's sysinfo(2) to the kernel", "why", why)
+		default:
+			adj.SetLinuxSeccompPolicy(policy)
+			log.Info("nri: sending the container's sysinfo(2) to the seccomp agent", "listener", policy.GetListenerPath(), "rules", len(policy.GetSyscalls()))
+			changed = true
+		}
+	}
+	if !changed {
+		return nil, nil, nil
+	}
 	return adj, nil, nil
 }
 

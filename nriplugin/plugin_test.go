@@ -51,7 +51,7 @@ func (m *fakeMount) attachedPids() []int {
 func newTestPlugin(m Mount) (*Plugin, *bytes.Buffer) {
 	var buf bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&syncBuffer{b: &buf}, nil))
-	return NewPlugin(Policy{ExcludeNamespaces: []string{"kube-system"}}, m, log), &buf
+	return NewPlugin(Policy{ExcludeNamespaces: []string{"kube-system"}}, m, nil, log), &buf
 }
 
 type syncBuffer struct {
@@ -77,8 +77,8 @@ func TestCreateContainerAddsBinds(t *testing.T) {
 	if err != nil || upd != nil || adj == nil {
 		t.Fatalf("CreateContainer: %v, %v, %v", adj, upd, err)
 	}
-	if got := len(adj.GetMounts()); got != 11 {
-		t.Errorf("%d mounts added, want 11: %v", got, adj.GetMounts())
+	if got := len(adj.GetMounts()); got != 10 {
+		t.Errorf("%d mounts added, want 10: %v", got, adj.GetMounts())
 	}
 	for _, mt := range adj.GetMounts() {
 		if !strings.HasPrefix(mt.Source, "/mp/") || mt.Destination != strings.TrimPrefix(mt.Source, "/mp") {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -57,12 +58,19 @@ func (r *Rootfs) open(rel string) (int, error) {
 }
 
 // Targets says which of the served files (paths relative to the mount
-// point) have a regular file at the same path in the rootfs to bind over.
-// A path missing in the rootfs is left out silently: a container without
-// /sys mounted has no sys/ files to replace. Notes say why other files are
-// left out.
+// point) have a regular file at the same path in the rootfs to bind over,
+// and which of the directories served whole (a trailing slash, as
+// fs.ServedFiles lists them) a directory. A path missing in the rootfs is
+// left out silently: a container without /sys mounted has no sys/ files to
+// replace. Notes say why other files are left out. Targets keep the
+// trailing slash of a directory.
 func (r *Rootfs) Targets(served []string) (targets, notes []string) {
-	for _, rel := range served {
+	for _, entry := range served {
+		rel, dir := strings.CutSuffix(entry, "/")
+		want, kind := uint32(unix.S_IFREG), "a regular file"
+		if dir {
+			want, kind = unix.S_IFDIR, "a directory"
+		}
 		fd, err := r.open(rel)
 		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
 			continue
@@ -75,24 +83,26 @@ func (r *Rootfs) Targets(served []string) (targets, notes []string) {
 		var sfs unix.Statfs_t
 		if err := unix.Fstat(fd, &st); err != nil {
 			notes = append(notes, fmt.Sprintf("%s: %v", rel, err))
-		} else if st.Mode&unix.S_IFMT != unix.S_IFREG {
-			notes = append(notes, fmt.Sprintf("%s: not a regular file in the rootfs; left alone", rel))
+		} else if st.Mode&unix.S_IFMT != want {
+			notes = append(notes, fmt.Sprintf("%s: not %s in the rootfs; left alone", rel, kind))
 		} else if err := unix.Fstatfs(fd, &sfs); err != nil {
 			notes = append(notes, fmt.Sprintf("%s: %v", rel, err))
 		} else if sfs.Type == unix.FUSE_SUPER_MAGIC {
 			// Bound already (by -v, or an lxcfs): one layer is enough.
 			notes = append(notes, fmt.Sprintf("%s: a FUSE file is bound there already; left alone", rel))
 		} else {
-			targets = append(targets, rel)
+			targets = append(targets, entry)
 		}
 		unix.Close(fd)
 	}
 	return targets, notes
 }
 
-// Bind bind-mounts mountpoint/rel over rel in the rootfs, read-only. A bind
-// that cannot be made read-only is undone.
+// Bind bind-mounts mountpoint/rel over rel in the rootfs, read-only; rel
+// is a file, or a directory with a trailing slash. A bind that cannot be
+// made read-only is undone.
 func (r *Rootfs) Bind(mountpoint, rel string) error {
+	rel = strings.TrimSuffix(rel, "/")
 	under, err := r.open(rel)
 	if err != nil {
 		return fmt.Errorf("%s: %w", rel, err)

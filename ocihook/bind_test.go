@@ -12,7 +12,8 @@ import (
 var served = []string{
 	"proc/cpuinfo", "proc/diskstats", "proc/loadavg", "proc/meminfo", "proc/stat", "proc/swaps", "proc/uptime",
 	"sys/block/sda/stat", "sys/block/sdb/stat", "sys/block/vda/stat",
-	"sys/devices/system/cpu/online", "sys/devices/system/cpu/possible", "sys/devices/system/cpu/present",
+	// Directories served whole end in a slash (fs.ServedFiles).
+	"sys/devices/system/cpu/", "sys/devices/system/memory/", "sys/devices/system/node/",
 }
 
 func TestTargets(t *testing.T) {
@@ -24,6 +25,7 @@ func TestTargets(t *testing.T) {
 		"proc/stat/", // a directory: left alone
 		"sys/devices/pci0/block/sda/stat",
 		"sys/devices/system/cpu/online", "sys/devices/system/cpu/present",
+		"sys/devices/system/memory", // a file: left alone
 		"etc/passwd", "sys/block/",
 	)
 	for _, l := range []struct{ target, link string }{
@@ -35,7 +37,7 @@ func TestTargets(t *testing.T) {
 		{"../../../../../../../../.." + host + "/sys/block/vda", "sys/block/sdb"},
 		// A symlink as the file itself is not a file to bind over.
 		{"/etc/passwd", "proc/swaps"},
-		{"/etc/passwd", "sys/devices/system/cpu/possible"},
+		{"/etc/passwd", "sys/devices/system/node"},
 	} {
 		if err := os.Symlink(l.target, filepath.Join(rootfs, l.link)); err != nil {
 			t.Fatal(err)
@@ -47,17 +49,17 @@ func TestTargets(t *testing.T) {
 	}
 	defer root.Close()
 	targets, notes := root.Targets(served)
-	want := []string{"proc/cpuinfo", "proc/meminfo", "proc/uptime", "sys/block/sda/stat", "sys/devices/system/cpu/online", "sys/devices/system/cpu/present"}
+	want := []string{"proc/cpuinfo", "proc/meminfo", "proc/uptime", "sys/block/sda/stat", "sys/devices/system/cpu/"}
 	if !slices.Equal(targets, want) {
 		t.Errorf("targets %q, want %q", targets, want)
 	}
-	for _, rel := range []string{"proc/stat", "proc/swaps", "sys/devices/system/cpu/possible"} {
-		if !slices.ContainsFunc(notes, func(n string) bool { return strings.HasPrefix(n, rel+": not a regular file") }) {
-			t.Errorf("no note says %s is left alone: %q", rel, notes)
+	for _, n := range []string{"proc/stat: not a regular file", "proc/swaps: not a regular file", "sys/devices/system/memory: not a directory", "sys/devices/system/node: not a directory"} {
+		if !slices.ContainsFunc(notes, func(note string) bool { return strings.HasPrefix(note, n) }) {
+			t.Errorf("no note says %q: %q", n, notes)
 		}
 	}
-	if len(notes) != 3 {
-		t.Errorf("notes %q, want 3", notes)
+	if len(notes) != 4 {
+		t.Errorf("notes %q, want 4", notes)
 	}
 }
 

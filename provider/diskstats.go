@@ -6,13 +6,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
-	"strings"
 
 	"github.com/cgprocfs/cgprocfs/caller"
 	"github.com/cgprocfs/cgprocfs/cgroupview"
-	"github.com/cgprocfs/cgprocfs/fs"
 	"github.com/cgprocfs/cgprocfs/procfiles"
 )
 
@@ -81,38 +77,6 @@ func (p *Provider) diskstats(ctx context.Context, pid uint32) ([]byte, error) {
 		return v.hostRaw, nil
 	}
 	return procfiles.RenderDiskstats(v.host, v.counters), nil
-}
-
-// blockStatFiles serves sys/block/<disk>/stat for every disk the host has
-// when the tree is built: sysstat's iostat reads those rather than
-// /proc/diskstats whenever /sys is there. A disk added later has no file.
-func (p *Provider) blockStatFiles() []fs.File {
-	entries, err := os.ReadDir(filepath.Join(p.cfg.SysRoot, "block"))
-	if err != nil {
-		p.log.Warn("not serving sys/block/*/stat", "err", err)
-		return nil
-	}
-	var files []fs.File
-	for _, e := range entries {
-		name := e.Name()
-		b, err := os.ReadFile(filepath.Join(p.cfg.SysRoot, "block", name, "dev"))
-		if err != nil {
-			p.log.Warn("not serving sys/block stat", "disk", name, "err", err)
-			continue
-		}
-		dev, err := cgroupview.ParseDev(strings.TrimSpace(string(b)))
-		if err != nil {
-			p.log.Warn("not serving sys/block stat", "disk", name, "err", err)
-			continue
-		}
-		files = append(files, fs.File{
-			Path: "sys/block/" + name + "/stat",
-			Content: func(ctx context.Context, pid uint32) ([]byte, error) {
-				return p.blockStat(ctx, pid, name, diskDev(dev))
-			},
-		})
-	}
-	return files
 }
 
 // blockStat is the caller's /sys/block/<name>/stat: the host's for a caller

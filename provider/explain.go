@@ -19,12 +19,7 @@ import (
 // come from one reading; for the other files the explanation is a second
 // reading, just after the content's.
 func (p *Provider) Explain(ctx context.Context, pid uint32, file string) (content []byte, explanation string, err error) {
-	var f func(context.Context, uint32) ([]byte, error)
-	for _, sf := range p.Files() {
-		if sf.Path == file {
-			f = sf.Content
-		}
-	}
+	f := p.Content(file)
 	if f == nil {
 		return nil, "", fmt.Errorf("%s is not a served file", file)
 	}
@@ -43,8 +38,11 @@ func (p *Provider) Explain(ctx context.Context, pid uint32, file string) (conten
 		return nil, "", err
 	}
 	switch {
-	case file == "proc/cpuinfo" || strings.HasPrefix(file, "sys/devices/system/cpu/"):
+	case file == "proc/cpuinfo" || strings.HasPrefix(file, "sys/devices/system/cpu/") || strings.HasPrefix(file, "sys/devices/system/node/"):
 		p.explainCPUs(c, &b)
+		if !strings.HasPrefix(file, "proc/") {
+			fmt.Fprintf(&b, "the container's cpuN is the N-th visible CPU's directory; lists and masks naming CPUs keep the visible ones, renumbered; other files are the host's (%s)\n", p.cfg.SysRoot)
+		}
 	case file == "proc/stat":
 		p.explainCPUs(c, &b)
 		if !hostCPU(c) {

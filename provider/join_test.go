@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -41,6 +42,17 @@ func (tr tree) write(rel, content string) {
 	}
 }
 
+func (tr tree) link(target, rel string) {
+	tr.t.Helper()
+	p := filepath.Join(tr.root, rel)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		tr.t.Fatal(err)
+	}
+	if err := os.Symlink(target, p); err != nil {
+		tr.t.Fatal(err)
+	}
+}
+
 func (tr tree) copy(rel, from string) {
 	tr.t.Helper()
 	data, err := os.ReadFile(from)
@@ -68,6 +80,26 @@ func hostTrees(t *testing.T) (procRoot, sysRoot string) {
 	sys.write("devices/system/cpu/online", "0-3\n")
 	sys.write("devices/system/cpu/present", "0-3\n")
 	sys.write("devices/system/cpu/possible", "0-7\n")
+	sys.write("devices/system/cpu/offline", "4-7\n")
+	sys.write("devices/system/cpu/isolated", "\n")
+	sys.write("devices/system/cpu/kernel_max", "8191\n")
+	// Host CPUs 0-3, hyperthread pairs 0,2 and 1,3, one shared cache, on
+	// one NUMA node.
+	for i, sib := range []string{"0,2", "1,3", "0,2", "1,3"} {
+		cpu := fmt.Sprintf("devices/system/cpu/cpu%d/", i)
+		sys.write(cpu+"topology/core_id", fmt.Sprintf("%d\n", i%2))
+		sys.write(cpu+"topology/thread_siblings_list", sib+"\n")
+		sys.write(cpu+"topology/thread_siblings", map[string]string{"0,2": "05", "1,3": "0a"}[sib]+"\n")
+		sys.write(cpu+"cache/index0/shared_cpu_map", "0f\n")
+		sys.write(cpu+"cache/index0/size", "32K\n")
+		sys.link("../node/node0", cpu+"node0")
+		sys.link(fmt.Sprintf("../../cpu/cpu%d", i), fmt.Sprintf("devices/system/node/node0/cpu%d", i))
+	}
+	sys.write("devices/system/cpu/cpufreq/policy1/related_cpus", "1\n")
+	sys.link("../cpufreq/policy1", "devices/system/cpu/cpu1/cpufreq")
+	sys.write("devices/system/node/node0/cpulist", "0-3\n")
+	sys.write("devices/system/node/node0/cpumap", "0f\n")
+	sys.write("devices/system/node/online", "0\n")
 	sys.write("block/sda/dev", "8:0\n")
 	sys.write("block/sda/stat", "1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17\n")
 	return proc.root, sys.root
@@ -131,6 +163,13 @@ func newFixtureProvider(t *testing.T, cgroupRoot string, hostNS bool) *Provider 
 func read(t *testing.T, p *Provider, path string) string {
 	t.Helper()
 	for _, f := range p.Files() {
+		if rel, ok := strings.CutPrefix(path, f.Path+"/"); ok && f.Dir != nil {
+			data, err := f.Dir.Content(context.Background(), uint32(os.Getpid()), rel)
+			if err != nil {
+				t.Fatalf("%s: %v", path, err)
+			}
+			return string(data)
+		}
 		if f.Path == path {
 			data, err := f.Content(context.Background(), uint32(os.Getpid()))
 			if err != nil {
@@ -164,7 +203,7 @@ func TestJoinEveryServedFile(t *testing.T) {
 				served[f.Path] = true
 			}
 			for _, want := range []string{"proc/meminfo", "proc/swaps", "proc/cpuinfo", "proc/stat", "proc/loadavg", "proc/uptime", "proc/diskstats",
-				"sys/devices/system/cpu/online", "sys/devices/system/cpu/present", "sys/devices/system/cpu/possible", "sys/block/sda/stat",
+				"sys/devices/system/cpu", "sys/devices/system/node", "sys/block",
 				"proc/vmstat", "proc/pressure/cpu", "proc/pressure/memory", "proc/pressure/io"} {
 				if !served[want] {
 					t.Errorf("%s not served", want)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -137,14 +138,21 @@ func (p *Provider) Files() []fs.File {
 		{Path: "proc/loadavg", Content: p.loadavgFile},
 		{Path: "proc/uptime", Content: p.uptimeFile},
 		{Path: "proc/vmstat", Content: p.vmstat},
-		{Path: "sys/devices/system/cpu/online", Content: p.cpuList("online")},
-		{Path: "sys/devices/system/cpu/present", Content: p.cpuList("present")},
-		{Path: "sys/devices/system/cpu/possible", Content: p.cpuList("possible")},
+		// The CPU directories as the caller's container sees them
+		// (cputree.go), each bound into containers as one directory.
+		{Path: "sys/devices/system/cpu", Dir: cpuTree{p: p}, Whole: true},
+		// sys/block/<disk>/stat, which iostat reads, for the disks the
+		// host has when asked (blockdir.go); bound file by file, since
+		// the rest of a disk's directory is the host's.
+		{Path: "sys/block", Dir: blockTree{p: p}},
+	}
+	// sys/devices/system/node, where the host has NUMA (lscpu's NUMA
+	// line comes from its nodeN/cpumap).
+	if _, err := os.Stat(filepath.Join(p.cfg.SysRoot, "devices/system/node")); err == nil {
+		files = append(files, fs.File{Path: "sys/devices/system/node", Dir: cpuTree{p: p, node: true}, Whole: true})
 	}
 	// proc/pressure/{cpu,memory,io}, where the host has them.
-	files = append(files, p.pressureFiles()...)
-	// sys/block/<disk>/stat, which iostat reads, for the host's disks.
-	return append(files, p.blockStatFiles()...)
+	return append(files, p.pressureFiles()...)
 }
 
 // forgetLoop drops, every minute, the state of containers that are gone.

@@ -81,7 +81,7 @@ func main() {
 		names = append(names, b.Name)
 	}
 	bin := flag.String("bin", "bin/cgprocfs", "the cgprocfs binary to benchmark")
-	// 9 files, 4 targets, 2 reader counts: 1.5 s each keeps the files
+	// 10 files, 4 targets, 2 reader counts: 1.5 s each keeps the files
 	// benchmark under 2 minutes, the whole run under 5.
 	duration := flag.Duration("duration", 1500*time.Millisecond, "files: measuring time per file, target and reader count, split over the rounds")
 	rounds := flag.Int("rounds", 3, "rounds the targets take turns in, so that noise hits all alike")

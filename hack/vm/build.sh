@@ -179,8 +179,9 @@ add_module() { # depth-first: dependencies before the module
 	modcat "$f" >"$root/lib/modules/$n.ko"
 }
 mkdir -p "$root/lib/modules"
-# virtio disks, FUSE, ext4 (with crc32c for its metadata checksums).
-for m in virtio_pci virtio_blk fuse crc32c_generic ext4; do add_module "$m"; done
+# virtio disks, FUSE, ext4 (with crc32c for its metadata checksums), loop
+# (TestBlockDiskAppears makes a loop device after the daemon started).
+for m in virtio_pci virtio_blk fuse crc32c_generic ext4 loop; do add_module "$m"; done
 printf '%s\n' "${order[@]}" >"$root/etc/vm-modules"
 log "modules: ${order[*]}"
 
