@@ -422,3 +422,53 @@ func TestServerKillWithoutResend(t *testing.T) {
 		t.Errorf("the holder did not say it aborted the connection:\n%s", d.logs())
 	}
 }
+
+// Files below a per-caller directory (sys/devices/system/cpu/cpuN) are
+// nodes a server makes at lookup; one held open across a server's kill is
+// found again by the next server, as its reader sees the directory.
+func TestServerKillKeepsPerCallerFilesOpen(t *testing.T) {
+	d := startDaemon(t, "--metrics-listen", "", "--seccomp-listener", "")
+	if !resendKernel(t, d) {
+		t.Skip("this kernel has no FUSE_NOTIFY_RESEND (Linux 6.9+): the connection is aborted, see TestServerKillWithoutResend")
+	}
+	old, _ := statusPids(t, d.Mountpoint)
+	cg := newCgroup(t, "percaller", nil)
+	marker := filepath.Join(t.TempDir(), "killed")
+	script := `exec 3< /sys/devices/system/cpu/cpu0/topology/core_id
+read a <&3
+echo "before=$a"
+while [ ! -e ` + marker + ` ]; do sleep 0.05; done
+exec 4< /sys/devices/system/cpu/online
+read b <&4 || echo "reopen failed"
+echo "after=$b"
+# The open from before the kill, read again from its start.
+cat /proc/self/fd/3 >/dev/null && echo "kept=ok" || echo "kept=failed"
+echo finished`
+	out := &syncWriter{w: &bytes.Buffer{}}
+	cmd := d.command(context.Background(), cg, script)
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	for end := time.Now().Add(20 * time.Second); !strings.Contains(out.String(), "before="); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("no first read from the reader:\n%s", out)
+		}
+	}
+	if err := syscall.Kill(old, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, 10*time.Second, "a new server", func() bool {
+		server, _ := statusPids(t, d.Mountpoint)
+		return server != 0 && server != old
+	})
+	if err := os.WriteFile(marker, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, 20*time.Second, "the reader to finish", func() bool { return strings.Contains(out.String(), "finished") })
+	t.Logf("reader:\n%s", out)
+	if !strings.Contains(out.String(), "kept=ok") || strings.Contains(out.String(), "failed") {
+		t.Errorf("a per-caller file held open across the server's kill failed:\n%s\n%s", out, d.logs())
+	}
+}
