@@ -15,11 +15,16 @@ BINARY ?= bin/cgprocfs
 HOOKSDIR ?= /usr/share/containers/oci/hooks.d
 SYSTEMDDIR ?= /etc/systemd/system
 
-.PHONY: all build run deps test check unit fuzz-seeds integration containerd test-v2 fuzz bench clean install uninstall
+.PHONY: all build run deps test check unit fuzz-seeds integration containerd test-v2 fuzz bench clean install uninstall gofuse-patch
 
 all: build
 
-build:
+# go.mod's replace names go-fuse with hack/go-fuse.patch applied, in
+# .cache/go-fuse: every target that runs go needs it (quick once done).
+gofuse-patch:
+	hack/gofuse-patch.sh
+
+build: gofuse-patch
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/cgprocfs .
 
 # Installs what is missing, builds, mounts at $(MOUNTPOINT) in the foreground.
@@ -35,16 +40,16 @@ deps:
 # integration tests on this host, and the suite again on cgroup v2 in a VM.
 test: deps check unit fuzz-seeds integration test-v2
 
-check:
+check: gofuse-patch
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
 
 # Unit tests (the fuzz targets' seed corpora run as part of them).
-unit:
+unit: gofuse-patch
 	$(GO) test -count=1 -race $$($(GO) list ./... | grep -v /integration)
 
-fuzz-seeds:
+fuzz-seeds: gofuse-patch
 	$(GO) test -count=1 -run '^Fuzz' ./...
 
 # The NRI tests run a real containerd and crictl: built from the Go module
@@ -56,11 +61,11 @@ integration: build containerd
 containerd:
 	hack/containerd.sh >/dev/null
 
-test-v2:
+test-v2: gofuse-patch
 	hack/vm/run.sh
 
 # Runs every fuzz target for $(FUZZTIME).
-fuzz:
+fuzz: gofuse-patch
 	hack/fuzz.sh $(FUZZTIME)
 
 bench: build

@@ -137,6 +137,9 @@ func statusCommand() *cli.Command {
 				healthy = healthy && alive
 				fmt.Fprintf(w, "server-pid: %d\n", st.ServerPid)
 				fmt.Fprintf(w, "server-running: %s\n", yesNo(alive))
+				if st.HolderPid != 0 && st.HolderPid != st.ServerPid {
+					fmt.Fprintf(w, "holder-pid: %d\n", st.HolderPid)
+				}
 				fmt.Fprintf(w, "version: %s\n", st.Version)
 			} else {
 				healthy = false

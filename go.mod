@@ -53,3 +53,7 @@ require (
 	sigs.k8s.io/randfill v1.0.0 // indirect
 	sigs.k8s.io/structured-merge-diff/v6 v6.4.2 // indirect
 )
+
+// go-fuse with hack/go-fuse.patch (a server can adopt an initialized
+// connection), prepared by hack/gofuse-patch.sh (`make gofuse-patch`).
+replace github.com/hanwen/go-fuse/v2 => ./.cache/go-fuse

@@ -11,15 +11,18 @@ import (
 	"runtime/pprof"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
+	"github.com/hanwen/go-fuse/v2/fuse"
 	"github.com/urfave/cli/v2"
 
 	"github.com/cgprocfs/cgprocfs/attach"
 	"github.com/cgprocfs/cgprocfs/caller"
 	"github.com/cgprocfs/cgprocfs/cgroupview"
 	"github.com/cgprocfs/cgprocfs/fs"
+	"github.com/cgprocfs/cgprocfs/holder"
 	"github.com/cgprocfs/cgprocfs/kernelfs"
 	"github.com/cgprocfs/cgprocfs/metrics"
 	"github.com/cgprocfs/cgprocfs/provider"
@@ -47,6 +50,7 @@ func mountCommand() *cli.Command {
 			&cli.IntFlag{Name: "max-open-per-container", Value: fs.DefaultMaxOpenPerOwner, Usage: "how many served files one container (memory cgroup) may hold open at once; past it its opens fail with EMFILE (0: no cap)"},
 			&cli.Int64Flag{Name: "max-snapshot-bytes-per-container", Value: fs.DefaultMaxBytesPerOwner, Usage: "how many bytes of open files' content one container may hold in the daemon; past it its opens fail with EMFILE (0: no cap)"},
 			&cli.DurationFlag{Name: "fuse-request-timeout", Value: fs.DefaultRequestTimeout, Usage: "ask the kernel (6.14+) to abort the connection when a request stays unanswered this long, so a hung daemon fails its readers instead of hanging them (0: never)"},
+			&cli.BoolFlag{Name: "holder", Value: true, Usage: "keep the FUSE connection in this process and serve from a child, restarted without failing any read when it dies; SIGHUP upgrades to the binary at this path (--holder=false: one process, which the mount does not outlive)"},
 			&cli.StringFlag{Name: "seccomp-listener", Value: DefaultSeccompListener, Usage: "answer containers' sysinfo(2) as the seccomp agent on this socket, a seccomp profile's listenerPath (empty: off)"},
 			// For profiling the read path under `make bench`.
 			&cli.StringFlag{Name: "cpuprofile", Hidden: true, Usage: "write a CPU profile to this file until exit"},
@@ -180,6 +184,13 @@ func runMount(c *cli.Context) error {
 	h, _ := logHandler(os.Stderr, cfg.logFormat, cfg.logLevel)
 	log := slog.New(h)
 	slog.SetDefault(log)
+	link, err := holder.FromEnv()
+	if err != nil {
+		return err
+	}
+	if link == nil && c.Bool("holder") {
+		return runHolder(cfg, log)
+	}
 	if cfg.cpuprofile != "" {
 		stop, err := startCPUProfile(cfg.cpuprofile)
 		if err != nil {
@@ -187,17 +198,46 @@ func runMount(c *cli.Context) error {
 		}
 		defer stop()
 	}
-	return serve(cfg, log)
+	return serve(cfg, log, link)
 }
 
-// serve mounts and serves until SIGINT or SIGTERM.
-func serve(cfg mountConfig, log *slog.Logger) error {
+// runHolder runs this process as the holder of the mount's connection, and
+// the binary at its path, with the same arguments, as its server.
+func runHolder(cfg mountConfig, log *slog.Logger) error {
+	if err := checkHost(); err != nil {
+		return err
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("finding this binary to run the server: %w", err)
+	}
+	err = holder.Run(holder.Config{Exe: exe, Args: os.Args[1:], Mountpoint: cfg.mountpoint, Log: log})
+	if se := (*holder.ServerExit)(nil); errors.As(err, &se) {
+		return cli.Exit("", max(se.Code, 1))
+	}
+	return err
+}
+
+// serve mounts, or adopts the holder's connection (link, nil without a
+// holder), and serves until SIGINT or SIGTERM.
+func serve(cfg mountConfig, log *slog.Logger, link *holder.Link) error {
 	// Caught from here on, so that a signal during the set-up still ends
 	// in an unmount rather than a stale mount.
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	defer passUpgrades(link, log)()
 	if err := checkHost(); err != nil {
 		return err
+	}
+	var adopt *fs.Conn
+	// In an upgrade the old server still serves: what cannot be shared
+	// (listening sockets, the NRI plugin) starts once it is gone.
+	var predecessorGone <-chan struct{}
+	if link != nil {
+		adopt = link.Adopt
+		if link.Predecessor != 0 {
+			predecessorGone = link.PredecessorGone(ctx)
+		}
 	}
 	// Callers are always looked up in the real /proc; --proc-root only
 	// moves where host data comes from.
@@ -207,10 +247,12 @@ func serve(cfg mountConfig, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	if err := fs.ClaimMountpoint(cfg.mountpoint, log); err != nil {
-		return err
+	if adopt == nil {
+		if err := fs.ClaimMountpoint(cfg.mountpoint, log); err != nil {
+			return err
+		}
 	}
-	m, stopMetrics, err := startMetrics(cfg.metricsListen, cfg.metricsListenSet, log)
+	m, stopMetrics, err := startMetrics(cfg.metricsListen, cfg.metricsListenSet, log, predecessorGone)
 	if err != nil {
 		return err
 	}
@@ -230,32 +272,52 @@ func serve(cfg mountConfig, log *slog.Logger) error {
 	if m != nil {
 		m.WatchContainers(func() []provider.ContainerStats { return p.Containers(cfg.metricsAll) }, metrics.ContainerMaxAge)
 	}
-	var agent *agentServing
-	if cfg.seccompListener != "" {
-		stop, served := startSeccompAgent(cfg.seccompListener, p, log)
-		defer stop()
-		agent = served
-	}
 	// Written before the mount appears, so that `cgprocfs status` knows
 	// the daemon as soon as the mount answers.
-	if err := fs.WriteState(fs.StateDir, fs.State{Mountpoint: cfg.mountpoint, ServerPid: os.Getpid(), Version: version}); err != nil {
+	st := fs.State{Mountpoint: cfg.mountpoint, ServerPid: os.Getpid(), Version: version}
+	if link != nil {
+		st.HolderPid = link.HolderPid()
+	}
+	if err := fs.WriteState(fs.StateDir, st); err != nil {
 		log.Warn("cgprocfs status will not know this daemon", "err", err)
 	}
 	defer fs.RemoveState(fs.StateDir, cfg.mountpoint, os.Getpid())
+	fo.Adopt = adopt
 	server, err := fs.Mount(cfg.mountpoint, p.Files(), fo)
 	if err != nil {
 		return fmt.Errorf("mounting %s: %w", cfg.mountpoint, err)
 	}
-	// Containers still holding binds of a previous cgprocfs at this mount
-	// point get binds of this one before we say we serve.
 	attacher := &attach.Attacher{Mountpoint: cfg.mountpoint, FS: kfs, Log: log}
-	replaced := reattach(attacher, log)
-	if m != nil {
-		m.Reattached(replaced)
+	if adopt != nil {
+		// The containers' binds are of this very connection.
+		if err := link.Ready(); err != nil {
+			log.Warn("the holder does not know this server serves", "err", err)
+		}
+		log.Info("adopted the FUSE connection", "mountpoint", cfg.mountpoint, "holder-pid", link.HolderPid(), "resend", fs.CanResend(adopt.Init))
+	} else {
+		if link != nil {
+			handConn(link, server, log)
+		}
+		// Containers still holding binds of a previous cgprocfs at
+		// this mount point get binds of this one before we say we
+		// serve.
+		replaced := reattach(attacher, log)
+		if m != nil {
+			m.Reattached(replaced)
+		}
 	}
-	// Binds the files into containers as the runtime creates them; it
-	// never stops the daemon from serving.
-	defer startNRI(ctx, cfg.nri, attacher, agent, log)()
+	// The seccomp agent answers containers' sysinfo(2); the NRI plugin
+	// binds the files into containers as the runtime creates them. Neither
+	// ever stops the daemon from serving.
+	defer after(predecessorGone, func() func() {
+		stopAgent := func() {}
+		var agent *agentServing
+		if cfg.seccompListener != "" {
+			stopAgent, agent = startSeccompAgent(cfg.seccompListener, p, log)
+		}
+		stopNRI := startNRI(ctx, cfg.nri, attacher, agent, log)
+		return func() { stopNRI(); stopAgent() }
+	})()
 	h := cgroups.Hierarchy()
 	log.Info("serving", "mountpoint", cfg.mountpoint, "cgroup", h.Mode.String(), "cgroup-root", h.Root, "version", version)
 	// Ready only once a read through the mount works.
@@ -264,7 +326,76 @@ func serve(cfg mountConfig, log *slog.Logger) error {
 	} else if err := fs.NotifyReady(); err != nil {
 		log.Warn("telling the supervisor we are ready", "err", err)
 	}
+	if link != nil && adopt == nil {
+		if err := link.Ready(); err != nil {
+			log.Warn("the holder does not know this server serves", "err", err)
+		}
+	}
 	return fs.Serve(ctx, server, cfg.mountpoint, log)
+}
+
+// handConn gives the holder the connection this server mounted, so that
+// it outlives this process.
+func handConn(link *holder.Link, server *fuse.Server, log *slog.Logger) {
+	f, err := fs.OpenConnFile()
+	if err == nil {
+		err = link.Mounted(&fs.Conn{File: f, Init: *server.KernelSettings()})
+		f.Close()
+	}
+	if err != nil {
+		log.Warn("the holder does not have the connection: it ends with this server", "err", err)
+	}
+}
+
+// passUpgrades makes SIGHUP to the server an upgrade: it is passed to the
+// holder. Without one there is nothing to upgrade to; the signal is only
+// logged (by default it would end the daemon).
+func passUpgrades(link *holder.Link, log *slog.Logger) (stop func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-done:
+				return
+			case <-hup:
+				if link == nil {
+					log.Warn("SIGHUP ignored: upgrading in place needs the holder (cgprocfs mount --holder)")
+					continue
+				}
+				syscall.Kill(link.HolderPid(), syscall.SIGHUP)
+			}
+		}
+	}()
+	return func() { signal.Stop(hup); close(done) }
+}
+
+// after runs start once gone is closed (at once when gone is nil); the
+// returned stop stops what start started, or keeps it from starting.
+func after(gone <-chan struct{}, start func() (stop func())) (stop func()) {
+	if gone == nil {
+		return start()
+	}
+	var mu sync.Mutex
+	var stopped bool
+	var stopStarted func()
+	go func() {
+		<-gone
+		mu.Lock()
+		defer mu.Unlock()
+		if !stopped {
+			stopStarted = start()
+		}
+	}()
+	return func() {
+		mu.Lock()
+		defer mu.Unlock()
+		stopped = true
+		if stopStarted != nil {
+			stopStarted()
+		}
+	}
 }
 
 // reattach replaces the binds of a dead connection in every container with

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -54,9 +55,21 @@ func logHandler(w io.Writer, format string, level slog.Level) (slog.Handler, boo
 // addr is the default (not asked for), failing to listen (another daemon
 // on the port) is logged and the daemon runs without metrics: the files
 // matter more than their metrics.
-func startMetrics(addr string, asked bool, log *slog.Logger) (m *metrics.Metrics, stop func(), err error) {
+func startMetrics(addr string, asked bool, log *slog.Logger, predecessorGone <-chan struct{}) (m *metrics.Metrics, stop func(), err error) {
 	if addr == "" {
 		return nil, func() {}, nil
+	}
+	if predecessorGone != nil {
+		// An upgrade: the old server listens on addr until it is gone.
+		m = metrics.New(version)
+		return m, after(predecessorGone, func() func() {
+			ln, err := metrics.Listen(addr)
+			if err != nil {
+				log.Error("no metrics after the upgrade", "err", err)
+				return func() {}
+			}
+			return serveMetrics(m, ln, log)
+		}), nil
 	}
 	ln, err := metrics.Listen(addr)
 	if err != nil && !asked {
@@ -67,6 +80,10 @@ func startMetrics(addr string, asked bool, log *slog.Logger) (m *metrics.Metrics
 		return nil, nil, fmt.Errorf("--metrics-listen: %w", err)
 	}
 	m = metrics.New(version)
+	return m, serveMetrics(m, ln, log), nil
+}
+
+func serveMetrics(m *metrics.Metrics, ln net.Listener, log *slog.Logger) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -76,5 +93,5 @@ func startMetrics(addr string, asked bool, log *slog.Logger) (m *metrics.Metrics
 		}
 	}()
 	log.Info("serving metrics", "address", ln.Addr().String(), "path", metrics.Path)
-	return m, func() { cancel(); <-done }, nil
+	return func() { cancel(); <-done }
 }

@@ -16,7 +16,10 @@ const StateDir = "/run/cgprocfs"
 type State struct {
 	Mountpoint string `json:"mountpoint"`
 	// ServerPid is the process that serves requests.
-	ServerPid int    `json:"server-pid"`
+	ServerPid int `json:"server-pid"`
+	// HolderPid is the process that holds the FUSE connection across
+	// servers (the holder package); 0 when the server holds it alone.
+	HolderPid int    `json:"holder-pid,omitempty"`
 	Version   string `json:"version"`
 }
 

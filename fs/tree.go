@@ -66,6 +66,10 @@ type Options struct {
 	MaxBytesPerOwner int64
 	// Observer is told about every request, for metrics; nil: none.
 	Observer Observer
+	// Adopt, if set, serves this live connection (mounted at mountpoint
+	// by a previous server, whose node ids and handles the kernel keeps)
+	// instead of mounting anew (handover.go).
+	Adopt *Conn
 }
 
 // Mount mounts the files at mountpoint and serves them until the returned
@@ -88,6 +92,9 @@ func Mount(mountpoint string, files []File, o Options) (*fuse.Server, error) {
 	// the entries of a directory that differs per caller must have 0
 	// (sourcedir.go). The static tree sets staticTimeout itself.
 	opts := &gofs.Options{
+		// Node ids are fixed per path (NodeID, sourceTree.ino), so
+		// that a next server finds the ones the kernel keeps.
+		ExternalNodeID: true,
 		MountOptions: fuse.MountOptions{
 			AllowOther: true,
 			Name:       "cgprocfs",
@@ -125,15 +132,32 @@ func Mount(mountpoint string, files []File, o Options) (*fuse.Server, error) {
 			return nil, fmt.Errorf("bad file path %q", f.Path)
 		}
 	}
-	// The kernel answers FUSE_INIT inside fuse.NewServer, so the request
-	// timeout in force then is the connection's.
-	raw := directReadsOnly{gofs.NewNodeFS(root, opts)}
+	if err := checkNodeIDs(files); err != nil {
+		return nil, err
+	}
+	gen, err := handleGeneration()
+	if err != nil {
+		return nil, err
+	}
+	raw := directReadsOnly{newHandoverFS(gofs.NewNodeFS(root, opts), &root.Inode, gen)}
 	var server *fuse.Server
-	err := withRequestTimeout(timeoutSeconds(o.RequestTimeout), defaultTimeoutSysctl, log, func() error {
-		var err error
-		server, err = fuse.NewServer(raw, mountpoint, &opts.MountOptions)
-		return err
-	})
+	if o.Adopt != nil {
+		// No INIT: the connection's request timeout is the one its
+		// first server got.
+		mo := opts.MountOptions
+		mo.AdoptInit = &o.Adopt.Init
+		// Never a mount of /dev/fd/N (the fd's target, /dev/fuse).
+		mo.DirectMount, mo.DirectMountStrict = false, false
+		server, err = fuse.NewServer(raw, fmt.Sprintf("/dev/fd/%d", o.Adopt.File.Fd()), &mo)
+	} else {
+		// The kernel answers FUSE_INIT inside fuse.NewServer, so the
+		// request timeout in force then is the connection's.
+		err = withRequestTimeout(timeoutSeconds(o.RequestTimeout), defaultTimeoutSysctl, log, func() error {
+			var err error
+			server, err = fuse.NewServer(raw, mountpoint, &opts.MountOptions)
+			return err
+		})
+	}
 	if err != nil {
 		return nil, fmt.Errorf("starting the FUSE server: %w", err)
 	}
@@ -168,21 +192,21 @@ func spareProcs() {
 func addFile(ctx context.Context, root *dirNode, f File, mtime time.Time, lim *limiter, errs *errorLog, obs FileObserver) {
 	parts := strings.Split(f.Path, "/")
 	dir := &root.Inode
-	for _, name := range parts[:len(parts)-1] {
+	for i, name := range parts[:len(parts)-1] {
 		child := dir.GetChild(name)
 		if child == nil {
-			child = dir.NewPersistentInode(ctx, &dirNode{mtime: mtime}, gofs.StableAttr{Mode: syscall.S_IFDIR})
+			child = dir.NewPersistentInode(ctx, &dirNode{mtime: mtime}, gofs.StableAttr{Mode: syscall.S_IFDIR, Ino: NodeID(strings.Join(parts[:i+1], "/"))})
 			dir.AddChild(name, child, false)
 		}
 		dir = child
 	}
 	if f.Dir != nil {
 		t := &sourceTree{path: f.Path, src: f.Dir, whole: f.Whole, mtime: mtime, lim: lim, errs: errs, obs: obs}
-		dir.AddChild(parts[len(parts)-1], dir.NewPersistentInode(ctx, &sourceDir{t: t}, gofs.StableAttr{Mode: syscall.S_IFDIR}), false)
+		dir.AddChild(parts[len(parts)-1], dir.NewPersistentInode(ctx, &sourceDir{t: t}, gofs.StableAttr{Mode: syscall.S_IFDIR, Ino: NodeID(f.Path)}), false)
 		return
 	}
 	node := &fileNode{path: f.Path, content: f.Content, mtime: mtime, lim: lim, errs: errs, obs: obs}
-	dir.AddChild(parts[len(parts)-1], dir.NewPersistentInode(ctx, node, gofs.StableAttr{Mode: syscall.S_IFREG}), false)
+	dir.AddChild(parts[len(parts)-1], dir.NewPersistentInode(ctx, node, gofs.StableAttr{Mode: syscall.S_IFREG, Ino: NodeID(f.Path)}), false)
 }
 
 // dirNode is a directory: mode 0555, and every change refused.

@@ -14,6 +14,8 @@ want_file() { # want_file PATH PACKAGE
 want mount mount
 want unshare util-linux
 want_file /dev/fuse fuse3
+# hack/gofuse-patch.sh applies hack/go-fuse.patch before every build.
+want patch patch
 case "${1:-test}" in
 test|bench|vm)
 	want /usr/bin/free procps

@@ -23,7 +23,7 @@ func TestDescriptorsBoundedUnderCgroupChurn(t *testing.T) {
 		cycles = 200 // each cgroup operation costs milliseconds under TCG
 	}
 	d := startDaemonLimited(t, 4096)
-	pid := d.cmd.Process.Pid
+	pid := d.serverPid()
 	if got := nofileLimit(t, pid); got != 4096 {
 		t.Fatalf("daemon runs with RLIMIT_NOFILE %d, want 4096", got)
 	}

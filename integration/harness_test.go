@@ -118,9 +118,27 @@ func poll(t *testing.T, timeout time.Duration, what string, cond func() bool) {
 // daemon is a running cgprocfs.
 type daemon struct {
 	Mountpoint string
-	cmd        *exec.Cmd
-	log        *bytes.Buffer
-	exited     chan struct{}
+	// cmd is `cgprocfs mount`: the holder of the connection, whose
+	// child serves (server), or the server itself with --holder=false.
+	cmd    *exec.Cmd
+	server atomic.Int64
+	log    *bytes.Buffer
+	// exited is closed once cmd and the server it started are gone.
+	exited chan struct{}
+}
+
+// serverPid is the pid of the process that serves the mount (the holder's
+// child), as `cgprocfs status` knows it.
+func (d *daemon) serverPid() int { return int(d.server.Load()) }
+
+// readServerPid reads the server's pid from the state the daemon of mp
+// writes; 0 until it names one started by holder (or holder itself).
+func readServerPid(mp string, holder int) int {
+	st, err := cgfs.ReadState(cgfs.StateDir, mp)
+	if err != nil || (st.HolderPid != holder && st.ServerPid != holder) {
+		return 0
+	}
+	return st.ServerPid
 }
 
 // startDaemon mounts cgprocfs on a fresh temporary mount point and stops it
@@ -159,22 +177,41 @@ func startDaemonWrapped(t *testing.T, wrapper []string, args ...string) *daemon 
 
 func startDaemonCmd(t *testing.T, mp string, wrapper []string, args ...string) *daemon {
 	t.Helper()
+	return startDaemonExe(t, binary, mp, wrapper, args...)
+}
+
+// startDaemonExe is startDaemonCmd with the cgprocfs binary at exe.
+func startDaemonExe(t *testing.T, exe, mp string, wrapper []string, args ...string) *daemon {
+	t.Helper()
 	needRoot(t)
 	d := &daemon{Mountpoint: mp, log: &bytes.Buffer{}, exited: make(chan struct{})}
-	argv := append(append(append(wrapper[:len(wrapper):len(wrapper)], binary, "mount"), args...), mp)
+	argv := append(append(append(wrapper[:len(wrapper):len(wrapper)], exe, "mount"), args...), mp)
 	d.cmd = exec.Command(argv[0], argv[1:]...)
 	d.cmd.Stderr = &syncWriter{w: d.log}
 	d.cmd.Stdout = d.cmd.Stderr
 	if err := d.cmd.Start(); err != nil {
 		t.Fatalf("starting cgprocfs: %v", err)
 	}
-	go func() { d.cmd.Wait(); close(d.exited) }()
+	go func() {
+		d.cmd.Wait()
+		// The server dies with its holder (PDEATHSIG); let it be gone
+		// too, so that the connection has ended.
+		if pid := d.serverPid(); pid != 0 && pid != d.cmd.Process.Pid {
+			for end := time.Now().Add(10 * time.Second); time.Now().Before(end) && syscall.Kill(pid, 0) == nil; {
+				time.Sleep(5 * time.Millisecond)
+			}
+		}
+		close(d.exited)
+	}()
 	t.Cleanup(func() { d.stop(t) })
 	deadline := time.Now().Add(10 * time.Second)
 	// Wait for a read to succeed: a stale mount may be in place already.
 	for {
 		if _, err := os.ReadFile(filepath.Join(mp, "proc", "meminfo")); err == nil && isMounted(mp) {
-			break
+			if pid := readServerPid(mp, d.cmd.Process.Pid); pid != 0 {
+				d.server.Store(int64(pid))
+				break
+			}
 		}
 		select {
 		case <-d.exited:

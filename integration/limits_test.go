@@ -86,7 +86,7 @@ func TestOpenHandlesCappedPerContainer(t *testing.T) {
 		args = []string{"--max-open-per-container", strconv.Itoa(maxOpen)}
 	}
 	d := startDaemon(t, args...)
-	pid := d.cmd.Process.Pid
+	pid := d.serverPid()
 	flood, other := newCgroup(t, "flood", nil), newCgroup(t, "calm", nil)
 	other.SetMemoryLimit(t, 100<<20)
 	// Warm up: the daemon's steady size, with both containers seen.

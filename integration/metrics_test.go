@@ -577,10 +577,10 @@ func TestStatusReadsThroughTheMount(t *testing.T) {
 	if err != nil || !strings.Contains(string(out), "read: ok (proc/meminfo in ") {
 		t.Errorf("status of a live daemon: %v\n%s", err, out)
 	}
-	if err := d.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+	if err := syscall.Kill(d.serverPid(), syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
-	defer d.cmd.Process.Signal(syscall.SIGCONT)
+	defer syscall.Kill(d.serverPid(), syscall.SIGCONT)
 	start := time.Now()
 	out, err = exec.Command(binary, "status", d.Mountpoint).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "live: no") {

@@ -33,10 +33,10 @@ func TestHungDaemonTimesOut(t *testing.T) {
 	if after, _ := os.ReadFile(timeoutSysctl); string(after) != string(before) {
 		t.Errorf("%s is %q after the daemon started, was %q", timeoutSysctl, after, before)
 	}
-	if err := d.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+	if err := syscall.Kill(d.serverPid(), syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { d.cmd.Process.Signal(syscall.SIGCONT) })
+	t.Cleanup(func() { syscall.Kill(d.serverPid(), syscall.SIGCONT) })
 
 	// A reader in its own process, so that the test never blocks on it.
 	reader := exec.Command("cat", d.Path("proc/meminfo"))
@@ -67,7 +67,7 @@ func TestHungDaemonTimesOut(t *testing.T) {
 	if _, err := os.ReadFile(d.Path("proc/uptime")); !errors.Is(err, syscall.ENOTCONN) {
 		t.Errorf("reading after the abort: %v, want ENOTCONN", err)
 	}
-	d.cmd.Process.Signal(syscall.SIGCONT)
+	syscall.Kill(d.serverPid(), syscall.SIGCONT)
 	select {
 	case <-d.exited:
 	case <-time.After(10 * time.Second):

@@ -47,6 +47,7 @@ log "kernel $kpkg ($kver)"
 # --- Go binaries -----------------------------------------------------------
 # CGO off so both are static and need no libraries in the VM.
 (cd "$repo" &&
+	hack/gofuse-patch.sh &&
 	CGO_ENABLED=0 go build -trimpath -o bin/cgprocfs . &&
 	CGO_ENABLED=0 go test -c -o bin/integration.test ./integration)
 for b in "$repo/bin/cgprocfs" "$repo/bin/integration.test"; do
