@@ -122,10 +122,14 @@ func TestLoadavgCountsDescendants(t *testing.T) {
 			t.Logf("the parent's last /proc/loadavg: %q; the child's threads: %q", last, child.Get(t, "cpuacct", tidsName()))
 		}
 	})
-	poll(t, 20*time.Second, "the parent's load to count the child's busy thread", func() bool {
+	// The first sample (5 s after the first read) must count it: 15 s
+	// leaves a round of slack. Running and total come from that sample,
+	// when the readers of the parent may all have gone: the child's
+	// thread alone makes 1/1.
+	poll(t, 15*time.Second, "the parent's load to count the child's busy thread", func() bool {
 		last = d.run(t, parent, "cat /proc/loadavg")
 		avg, running, total, _ := loadavgFields(t, last)
-		return avg[0] >= 0.05 && running >= 1 && total >= 2
+		return avg[0] >= 0.05 && running >= 1 && total >= 1
 	})
 }
 

@@ -88,5 +88,10 @@ func probeCounter(c loadavg.Counter, h *cgroupview.Hierarchy) error {
 	}
 	defer unix.Close(fd)
 	_, err = c.Count(fd, dir)
+	// The probe is no sampling round: without this, a counter that
+	// reads every thread's state once per round (bpf) would serve the
+	// first real round the states of the daemon's start, and a thread
+	// that began running since would be missed for 5 s.
+	c.EndRound()
 	return err
 }
