@@ -58,10 +58,9 @@ type Agent struct {
 	// file it made, not one a later agent made at the same path.
 	ino uint64
 
+	mu     sync.Mutex
 	// keeper, when set, holds copies of the listener fds (see Keeper).
 	keeper Keeper
-
-	mu     sync.Mutex
 	closed bool
 	// draining: no notification is received any more (Drain).
 	draining bool
@@ -73,8 +72,12 @@ type Agent struct {
 }
 
 // SetKeeper makes k hold a copy of every listener fd the agent receives
-// from now on; call it before Serve.
-func (a *Agent) SetKeeper(k Keeper) { a.keeper = k }
+// from now on.
+func (a *Agent) SetKeeper(k Keeper) {
+	a.mu.Lock()
+	a.keeper = k
+	a.mu.Unlock()
+}
 
 // Resume watches the listener fds a previous agent watched; the fds are
 // the agent's from then on (closed on error). Call it before Serve.
@@ -272,11 +275,14 @@ func (a *Agent) receive(ctx context.Context, conn *net.UnixConn) {
 		return
 	}
 	var sl *slot
-	if a.keeper != nil {
+	a.mu.Lock()
+	keeper := a.keeper
+	a.mu.Unlock()
+	if keeper != nil {
 		// Held before the first notification is received, so that
 		// none is ever lost with this process.
 		if sl, err = newSlot(); err == nil {
-			if err = a.keeper.Keep(state.State.ID, fd, sl.fd); err != nil {
+			if err = keeper.Keep(state.State.ID, fd, sl.fd); err != nil {
 				sl.close()
 				sl = nil
 			}
