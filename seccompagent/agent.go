@@ -58,7 +58,7 @@ type Agent struct {
 	// file it made, not one a later agent made at the same path.
 	ino uint64
 
-	mu     sync.Mutex
+	mu sync.Mutex
 	// keeper, when set, holds copies of the listener fds (see Keeper).
 	keeper Keeper
 	closed bool
