@@ -198,9 +198,10 @@ func WithoutSocket(src Source, log *slog.Logger) *Agent {
 }
 
 // Serve accepts runtimes' connections and answers notifications until ctx
-// ends; then it closes the socket and every listener fd (the containers'
-// later notified calls fail with ENOSYS, see the README) and returns once
-// all its goroutines have.
+// ends; then it closes the socket and, once the notifications received are
+// answered, every listener fd (without a Keeper holding copies the
+// containers' later notified calls then fail with ENOSYS, see the README),
+// and returns once all its goroutines have.
 func (a *Agent) Serve(ctx context.Context) {
 	stop := context.AfterFunc(ctx, func() { a.Close() })
 	defer stop()
