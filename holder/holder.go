@@ -380,9 +380,17 @@ func (h *holder) start(adopt bool, predecessor int) (*server, error) {
 		return nil, fmt.Errorf("starting the server %s: %w", h.Exe, err)
 	}
 	s := &server{cmd: cmd, pid: cmd.Process.Pid, link: link, events: make(chan string, 4), heldAsk: make(chan struct{}, 1), conn: make(chan *fs.Conn, 1), exited: make(chan struct{})}
-	go h.listen(link, s)
+	listened := make(chan struct{})
+	go func() { h.listen(link, s); close(listened) }()
 	go func() {
 		s.err = cmd.Wait()
+		// What the server sent before it died is read first (a
+		// listener fd it kept, say): its end is closed now, so
+		// listen ends at the last message.
+		select {
+		case <-listened:
+		case <-time.After(time.Second):
+		}
 		link.Close()
 		close(s.exited)
 	}()
