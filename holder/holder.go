@@ -42,6 +42,9 @@ const (
 	// msgHeldAsk asks for the kept listener fds, answered with a msgHeld
 	// per fd and msgHeldEnd.
 	msgHeldAsk = "held?"
+	// msgDrop: + " " + a slot's inode: the server stopped answering on
+	// that fd for a reason of its own; the holder closes its copies.
+	msgDrop = "drop"
 	// msgDrained answers msgDrain: the server receives no notification
 	// any more and has answered all it received.
 	msgDrained = "drained"
@@ -415,6 +418,14 @@ func (h *holder) listen(link *net.UnixConn, s *server) {
 				continue
 			}
 			h.notify.add(s.pid, strings.TrimPrefix(msg, msgKeep+" "), fds[0], fds[1])
+		case strings.HasPrefix(msg, msgDrop+" "):
+			ino, err := strconv.ParseUint(strings.TrimPrefix(msg, msgDrop+" "), 10, 64)
+			if err == nil {
+				err = h.notify.drop(ino)
+			}
+			if err != nil {
+				h.Log.Error("dropping a seccomp listener", "err", err)
+			}
 		case msg == msgHeldAsk:
 			select {
 			case s.heldAsk <- struct{}{}:
@@ -575,6 +586,15 @@ func (l *Link) Keep(container string, notify, slot int) error {
 	}
 	if _, _, err := l.conn.WriteMsgUnix([]byte(msgKeep+" "+container), syscall.UnixRights(notify, slot), nil); err != nil {
 		return fmt.Errorf("handing a seccomp listener to the holder: %w", err)
+	}
+	return nil
+}
+
+// Drop asks the holder to close its copies of the listener fd kept with
+// the slot of inode slotIno (seccompagent.Keeper).
+func (l *Link) Drop(slotIno uint64) error {
+	if _, err := l.conn.Write([]byte(msgDrop + " " + strconv.FormatUint(slotIno, 10))); err != nil {
+		return fmt.Errorf("asking the holder to drop a seccomp listener: %w", err)
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package holder
 
 import (
+	"fmt"
 	"log/slog"
 	"sync"
 	"syscall"
@@ -25,6 +26,8 @@ type keptNotify struct {
 	// owner is the pid of the server that watches the fd: the one that
 	// kept it, or was handed it.
 	owner int
+	// slotIno names the fd in a server's msgDrop.
+	slotIno uint64
 }
 
 // notifyKeep is the holder's set of kept listener fds. Its methods may be
@@ -46,7 +49,23 @@ func (k *notifyKeep) add(owner int, container string, notify, slot int) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.pruneLocked()
-	k.kept = append(k.kept, keptNotify{container, notify, slot, owner})
+	var st syscall.Stat_t
+	syscall.Fstat(slot, &st)
+	k.kept = append(k.kept, keptNotify{container: container, notify: notify, slot: slot, owner: owner, slotIno: st.Ino})
+}
+
+// drop closes the fds kept with the slot of inode slotIno.
+func (k *notifyKeep) drop(slotIno uint64) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for i, n := range k.kept {
+		if n.slotIno == slotIno {
+			n.close()
+			k.kept = append(k.kept[:i], k.kept[i+1:]...)
+			return nil
+		}
+	}
+	return fmt.Errorf("no listener kept with slot inode %d", slotIno)
 }
 
 // pruneLocked closes the fds of filters with no task left: nobody will

@@ -80,8 +80,28 @@ func TestNotifyKeepBookkeeping(t *testing.T) {
 		t.Fatalf("server 300 got %+v, want b and c", got)
 	}
 
+	// A server that stops answering on b for a reason of its own has
+	// the holder drop it, so that the kernel fails b's calls (ENOSYS)
+	// rather than leave them waiting.
+	var st syscall.Stat_t
+	if err := syscall.Fstat(b2, &st); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.drop(st.Ino); err != nil {
+		t.Fatal(err)
+	}
+	if isOpen(b1) || isOpen(b2) {
+		t.Fatal("a dropped listener's fds are still open")
+	}
+	if got := k.handTo(400); len(got) != 1 || got[0].container != "c" {
+		t.Fatalf("after the drop server 400 got %+v, want c only", got)
+	}
+	if err := k.drop(st.Ino); err == nil {
+		t.Fatal("dropping an unknown slot did not fail")
+	}
+
 	k.closeAll()
-	for _, fd := range []int{b1, b2, c1, c2} {
+	for _, fd := range []int{c1, c2} {
 		if isOpen(fd) {
 			t.Fatalf("fd %d open after closeAll", fd)
 		}

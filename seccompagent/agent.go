@@ -452,11 +452,26 @@ func (a *Agent) adopt(fd int) (*os.File, error) {
 // answered.
 func (a *Agent) watch(f *os.File, sl *slot, id string) {
 	defer a.survive("watching a container")
+	// release: this watcher stops for a reason of its own, not a drain,
+	// a close or the container's end; a kept fd must then be dropped
+	// from the keeper too, or the container's calls would wait for ever.
+	release := true
 	defer func() {
 		a.forget(f)
-		if sl != nil {
-			sl.close()
+		if sl == nil {
+			return
 		}
+		if release {
+			a.mu.Lock()
+			keeper := a.keeper
+			a.mu.Unlock()
+			if keeper != nil {
+				if err := keeper.Drop(sl.ino); err != nil {
+					a.log.Error("seccomp agent: the holder keeps a listener no server answers; its container's notified calls wait until the holder ends", "id", id, "err", err)
+				}
+			}
+		}
+		sl.close()
 	}()
 	rc, err := f.SyscallConn()
 	if err != nil {
@@ -488,8 +503,10 @@ func (a *Agent) watch(f *os.File, sl *slot, id string) {
 		})
 		switch {
 		case err != nil: // draining, or closed
+			release = false
 			return
 		case hup:
+			release = false
 			a.log.Debug("seccomp agent: the container's filter has no tasks left", "id", id)
 			return
 		case errors.Is(recvErr, unix.ENOENT):

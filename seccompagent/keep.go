@@ -27,6 +27,11 @@ type Keeper interface {
 	// Keep holds a copy of notify and slot (the agent keeps its own) for
 	// the container named container.
 	Keep(container string, notify, slot int) error
+	// Drop closes the copies kept with the slot whose inode is slotIno:
+	// the agent stopped answering on it for a reason of its own (a bug,
+	// an unexpected error), and the container's calls must get ENOSYS
+	// from the kernel rather than wait for a next agent.
+	Drop(slotIno uint64) error
 }
 
 // Held is a listener fd a previous agent watched, and its slot.
@@ -42,6 +47,8 @@ const slotSize = 4096
 type slot struct {
 	fd  int
 	mem []byte
+	// ino names the slot to the keeper (each memfd is its own inode).
+	ino uint64
 }
 
 func newSlot() (*slot, error) {
@@ -73,7 +80,7 @@ func mapSlot(fd int) (*slot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mapping the notification slot: %w", err)
 	}
-	return &slot{fd: fd, mem: mem}, nil
+	return &slot{fd: fd, mem: mem, ino: st.Ino}, nil
 }
 
 // notif is the slot's struct, which RECV fills.

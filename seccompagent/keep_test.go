@@ -32,6 +32,8 @@ func (k *fakeKeeper) Keep(container string, notify, slot int) error {
 	return nil
 }
 
+func (k *fakeKeeper) Drop(uint64) error { return nil }
+
 func (k *fakeKeeper) take() []Held {
 	k.mu.Lock()
 	defer k.mu.Unlock()
