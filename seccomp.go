@@ -34,7 +34,7 @@ func startSeccompAgent(path string, src seccompagent.Source, log *slog.Logger, l
 			level = slog.LevelWarn
 		}
 		log.Log(context.Background(), level, "seccomp agent off: containers whose profile names this listener get the kernel's sysinfo or fail to start", "listener", path, "err", err)
-		if link == nil {
+		if link == nil || !link.KeepsNotify {
 			return func() {}, nil
 		}
 		a = seccompagent.WithoutSocket(src, log)
@@ -44,7 +44,7 @@ func startSeccompAgent(path string, src seccompagent.Source, log *slog.Logger, l
 		served.on.Store(true)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	if link != nil {
+	if link != nil && link.KeepsNotify {
 		a.SetKeeper(link)
 		link.OnDrain(a.Drain)
 		go func() {

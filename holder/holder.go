@@ -30,6 +30,11 @@ const (
 	// envPredecessor is the pid of a server still serving the connection
 	// (an upgrade): side services wait for it to be gone.
 	envPredecessor = "CGPROCFS_PREDECESSOR"
+	// envKeepsNotify says the holder keeps seccomp listener fds (notify.go).
+	// A server run by an older holder (which stays the old binary across
+	// an upgrade) must not hand it any: it would hold them unread, and a
+	// container's calls would wait on them for ever after the next crash.
+	envKeepsNotify = "CGPROCFS_HOLDER_KEEPS_NOTIFY"
 )
 
 // Messages from a server to its holder, one per datagram.
@@ -367,7 +372,7 @@ func (h *holder) start(adopt bool, predecessor int) (*server, error) {
 	cmd := exec.Command(h.Exe, h.Args...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	cmd.ExtraFiles = []*os.File{theirs}
-	cmd.Env = append(os.Environ(), envLink+"=3")
+	cmd.Env = append(os.Environ(), envLink+"=3", envKeepsNotify+"=1")
 	if adopt {
 		cmd.ExtraFiles = append(cmd.ExtraFiles, h.conn.File)
 		cmd.Env = append(cmd.Env, envAdopt+"="+fs.EncodeInit(h.conn.Init))
@@ -497,6 +502,8 @@ type Link struct {
 	Adopt *fs.Conn
 	// Predecessor is a server still serving the connection (0: none).
 	Predecessor int
+	// KeepsNotify: the holder keeps seccomp listener fds (Keep, Held).
+	KeepsNotify bool
 }
 
 // FromEnv returns the link of a server started by a holder, nil for a
@@ -507,7 +514,8 @@ func FromEnv() (*Link, error) {
 	}
 	init, adopt := os.LookupEnv(envAdopt)
 	pred := os.Getenv(envPredecessor)
-	for _, e := range []string{envLink, envAdopt, envPredecessor} {
+	keepsNotify := os.Getenv(envKeepsNotify) == "1"
+	for _, e := range []string{envLink, envAdopt, envPredecessor, envKeepsNotify} {
 		os.Unsetenv(e)
 	}
 	f := os.NewFile(3, "holder")
@@ -516,7 +524,7 @@ func FromEnv() (*Link, error) {
 	if err != nil {
 		return nil, fmt.Errorf("the holder's socket: %w", err)
 	}
-	l := &Link{conn: c.(*net.UnixConn), held: make(chan []seccompagent.Held, 1)}
+	l := &Link{conn: c.(*net.UnixConn), held: make(chan []seccompagent.Held, 1), KeepsNotify: keepsNotify}
 	go l.read()
 	if adopt {
 		in, err := fs.DecodeInit(init)
