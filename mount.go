@@ -313,7 +313,7 @@ func serve(cfg mountConfig, log *slog.Logger, link *holder.Link) error {
 		stopAgent := func() {}
 		var agent *agentServing
 		if cfg.seccompListener != "" {
-			stopAgent, agent = startSeccompAgent(cfg.seccompListener, p, log)
+			stopAgent, agent = startSeccompAgent(cfg.seccompListener, p, log, link)
 		}
 		stopNRI := startNRI(ctx, cfg.nri, attacher, agent, log)
 		return func() { stopNRI(); stopAgent() }

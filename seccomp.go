@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sync/atomic"
 
+	"github.com/cgprocfs/cgprocfs/holder"
 	"github.com/cgprocfs/cgprocfs/seccompagent"
 )
 
@@ -20,7 +21,12 @@ const DefaultSeccompListener = "/run/cgprocfs/seccomp.sock"
 // daemon serves its files without it: a listener another daemon holds is
 // that daemon's to answer. served tells the NRI plugin whether the agent
 // serves (nil when it never started).
-func startSeccompAgent(path string, src seccompagent.Source, log *slog.Logger) (stop func(), served *agentServing) {
+//
+// With a holder (link not nil), the holder keeps a copy of every listener
+// fd, and this server first takes over those a previous server answered
+// (even when its own socket cannot be made, so that their containers never
+// wait); the holder's drain request (an upgrade) stops the agent receiving.
+func startSeccompAgent(path string, src seccompagent.Source, log *slog.Logger, link *holder.Link) (stop func(), served *agentServing) {
 	a, err := seccompagent.Listen(path, src, log)
 	if err != nil {
 		level := slog.LevelError
@@ -28,15 +34,44 @@ func startSeccompAgent(path string, src seccompagent.Source, log *slog.Logger) (
 			level = slog.LevelWarn
 		}
 		log.Log(context.Background(), level, "seccomp agent off: containers whose profile names this listener get the kernel's sysinfo or fail to start", "listener", path, "err", err)
-		return func() {}, nil
+		if link == nil || !link.KeepsNotify {
+			return func() {}, nil
+		}
+		a = seccompagent.WithoutSocket(src, log)
+	} else {
+		log.Info("seccomp agent listening", "listener", path)
+		served = &agentServing{path: path}
+		served.on.Store(true)
 	}
-	log.Info("seccomp agent listening", "listener", path)
-	served = &agentServing{path: path}
-	served.on.Store(true)
 	ctx, cancel := context.WithCancel(context.Background())
+	if link != nil && link.KeepsNotify {
+		a.SetKeeper(link)
+		link.OnDrain(a.Drain)
+		go func() {
+			held, err := link.Held(ctx)
+			if err != nil {
+				log.Warn("seccomp agent: the holder's listeners not taken over", "err", err)
+				return
+			}
+			a.Resume(held)
+			log.Info("seccomp agent: took over the holder's listeners", "listeners", len(held))
+		}()
+	}
 	done := make(chan struct{})
-	go func() { a.Serve(ctx); served.on.Store(false); close(done) }()
-	return func() { served.on.Store(false); cancel(); <-done }, served
+	go func() {
+		a.Serve(ctx)
+		if served != nil {
+			served.on.Store(false)
+		}
+		close(done)
+	}()
+	return func() {
+		if served != nil {
+			served.on.Store(false)
+		}
+		cancel()
+		<-done
+	}, served
 }
 
 // agentServing is the seccomp agent as the NRI plugin asks about it

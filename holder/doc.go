@@ -7,5 +7,6 @@
 // kernel to send again what the dead one had read but not answered
 // (FUSE_NOTIFY_RESEND, Linux 6.9+). On SIGHUP it starts the binary at its
 // path (maybe replaced) the same way, and stops the old server only once
-// the new one serves. The holder never reads the connection itself.
+// the new one serves. The holder never reads the connection itself. It
+// keeps the seccomp agent's listener fds the same way (notify.go).
 package holder

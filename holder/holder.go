@@ -12,10 +12,12 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/cgprocfs/cgprocfs/fs"
+	"github.com/cgprocfs/cgprocfs/seccompagent"
 )
 
 // The environment through which the holder tells a server what it is.
@@ -28,13 +30,42 @@ const (
 	// envPredecessor is the pid of a server still serving the connection
 	// (an upgrade): side services wait for it to be gone.
 	envPredecessor = "CGPROCFS_PREDECESSOR"
+	// envKeepsNotify says the holder keeps seccomp listener fds (notify.go).
+	// A server run by an older holder (which stays the old binary across
+	// an upgrade) must not hand it any: it would hold them unread, and a
+	// container's calls would wait on them for ever after the next crash.
+	envKeepsNotify = "CGPROCFS_HOLDER_KEEPS_NOTIFY"
 )
 
 // Messages from a server to its holder, one per datagram.
 const (
 	msgMounted = "mounted" // + " " + fs.EncodeInit, with the descriptor
 	msgReady   = "ready"
+	// msgKeep: + " " + the container, with its seccomp listener fd and
+	// slot (see notify.go).
+	msgKeep = "keep"
+	// msgHeldAsk asks for the kept listener fds, answered with a msgHeld
+	// per fd and msgHeldEnd.
+	msgHeldAsk = "held?"
+	// msgDrop: + " " + a slot's inode: the server stopped answering on
+	// that fd for a reason of its own; the holder closes its copies.
+	msgDrop = "drop"
+	// msgDrained answers msgDrain: the server receives no notification
+	// any more and has answered all it received.
+	msgDrained = "drained"
 )
+
+// Messages from the holder to a server.
+const (
+	msgHeld    = "held" // + " " + the container, with the fd and its slot
+	msgHeldEnd = "held-end"
+	msgDrain   = "drain"
+)
+
+// DrainTimeout bounds how long an upgrade waits for the old server to
+// answer the seccomp notifications it received; what it has not answered
+// by then the holder answers with CONTINUE once it is gone.
+const DrainTimeout = 5 * time.Second
 
 // ReadyTimeout is how long a new server may take to serve before the holder
 // gives up on it (an upgrade keeps the old server; a restart kills it and
@@ -57,8 +88,13 @@ var errStopped = errors.New("the server stopped")
 
 // server is one serving child.
 type server struct {
-	cmd    *exec.Cmd
+	cmd *exec.Cmd
+	pid int
+	// link is the holder's end of the control socket.
+	link   *net.UnixConn
 	events chan string
+	// heldAsk receives the server's msgHeldAsk.
+	heldAsk chan struct{}
 	// conn arrives with msgMounted.
 	conn   chan *fs.Conn
 	exited chan struct{}
@@ -75,7 +111,8 @@ func Run(cfg Config) error {
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sigs)
-	h := &holder{Config: cfg}
+	h := &holder{Config: cfg, notify: newNotifyKeep()}
+	defer h.notify.closeAll()
 	return h.run(sigs)
 }
 
@@ -85,6 +122,8 @@ type holder struct {
 	connID string
 	// mounted: a server of this holder has mounted once.
 	mounted bool
+	// notify are the seccomp listener fds the servers answer on.
+	notify *notifyKeep
 }
 
 // ServerExit is Run's error when the first server exits before it mounts:
@@ -113,6 +152,8 @@ func (h *holder) run(sigs chan os.Signal) error {
 			if ev == msgReady {
 				failures = 0
 			}
+		case <-cur.heldAsk:
+			h.handHeld(cur)
 		case s := <-sigs:
 			if s == syscall.SIGHUP {
 				cur = h.upgrade(cur)
@@ -149,6 +190,7 @@ func (h *holder) run(sigs chan os.Signal) error {
 // replace starts the server that follows cur, which died.
 func (h *holder) replace(cur *server, failures int) (*server, error) {
 	h.Log.Warn("the server died", "server-pid", cur.cmd.Process.Pid, "err", cur.err)
+	h.settleNotify(cur)
 	if failures > 5 {
 		return nil, fmt.Errorf("the server died %d times in a row without serving; last: %w", failures-1, cur.err)
 	}
@@ -213,6 +255,7 @@ func (h *holder) upgrade(cur *server) *server {
 		}
 		cur.cmd.Process.Signal(syscall.SIGTERM)
 		<-cur.exited
+		h.settleNotify(cur)
 		h.closeConn()
 		next, err := h.start(false, 0)
 		if err != nil {
@@ -242,15 +285,64 @@ func (h *holder) upgrade(cur *server) *server {
 			return cur
 		}
 	}
-	// Both serve now. Kill the old one and hand what it had read to the
-	// new one.
+	// Both serve now. The old one answers the seccomp notifications it
+	// received and receives no more; then it is killed, and what it had
+	// read of the FUSE connection goes to the new one.
+	h.drain(cur)
 	cur.cmd.Process.Kill()
 	<-cur.exited
+	h.settleNotify(cur)
 	if err := fs.Resend(h.conn.File); err != nil {
 		h.Log.Error("resending the old server's requests", "err", err)
 	}
 	h.Log.Info("upgraded", "server-pid", next.cmd.Process.Pid, "old-server-pid", cur.cmd.Process.Pid, "took", time.Since(start).Round(time.Millisecond))
 	return next
+}
+
+// drain asks s to stop receiving seccomp notifications and answer those
+// it has, and waits for it (DrainTimeout at most).
+func (h *holder) drain(s *server) {
+	if _, err := s.link.Write([]byte(msgDrain)); err != nil {
+		h.Log.Warn("asking the old server to drain its seccomp notifications", "err", err)
+		return
+	}
+	timeout := time.After(DrainTimeout)
+	for {
+		select {
+		case ev := <-s.events:
+			if ev == msgDrained {
+				return
+			}
+		case <-s.exited:
+			return
+		case <-timeout:
+			h.Log.Warn("the old server did not drain its seccomp notifications in time; the holder answers what is left", "timeout", DrainTimeout)
+			return
+		}
+	}
+}
+
+// settleNotify answers what the dead server s left of the seccomp
+// notifications (see notifyKeep.settle).
+func (h *holder) settleNotify(s *server) {
+	if n := h.notify.settle(h.Log); n > 0 {
+		h.Log.Warn("answered the dead server's seccomp notifications with CONTINUE: these calls got the host's values", "calls", n, "server-pid", s.pid)
+	}
+}
+
+// handHeld sends s the kept listener fds, which it answers from then on.
+func (h *holder) handHeld(s *server) {
+	kept := h.notify.handTo(s.pid)
+	for _, n := range kept {
+		if _, _, err := s.link.WriteMsgUnix([]byte(msgHeld+" "+n.container), syscall.UnixRights(n.notify, n.slot), nil); err != nil {
+			h.Log.Error("handing a seccomp listener to the server", "container", n.container, "err", err)
+		}
+	}
+	if _, err := s.link.Write([]byte(msgHeldEnd)); err != nil {
+		h.Log.Error("handing the seccomp listeners to the server", "err", err)
+		return
+	}
+	h.Log.Info("handed the kept seccomp listeners to the server", "listeners", len(kept), "server-pid", s.pid)
 }
 
 func (h *holder) closeConn() {
@@ -280,7 +372,7 @@ func (h *holder) start(adopt bool, predecessor int) (*server, error) {
 	cmd := exec.Command(h.Exe, h.Args...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	cmd.ExtraFiles = []*os.File{theirs}
-	cmd.Env = append(os.Environ(), envLink+"=3")
+	cmd.Env = append(os.Environ(), envLink+"=3", envKeepsNotify+"=1")
 	if adopt {
 		cmd.ExtraFiles = append(cmd.ExtraFiles, h.conn.File)
 		cmd.Env = append(cmd.Env, envAdopt+"="+fs.EncodeInit(h.conn.Init))
@@ -295,10 +387,18 @@ func (h *holder) start(adopt bool, predecessor int) (*server, error) {
 		link.Close()
 		return nil, fmt.Errorf("starting the server %s: %w", h.Exe, err)
 	}
-	s := &server{cmd: cmd, events: make(chan string, 4), conn: make(chan *fs.Conn, 1), exited: make(chan struct{})}
-	go h.listen(link, s)
+	s := &server{cmd: cmd, pid: cmd.Process.Pid, link: link, events: make(chan string, 4), heldAsk: make(chan struct{}, 1), conn: make(chan *fs.Conn, 1), exited: make(chan struct{})}
+	listened := make(chan struct{})
+	go func() { h.listen(link, s); close(listened) }()
 	go func() {
 		s.err = cmd.Wait()
+		// What the server sent before it died is read first (a
+		// listener fd it kept, say): its end is closed now, so
+		// listen ends at the last message.
+		select {
+		case <-listened:
+		case <-time.After(time.Second):
+		}
 		link.Close()
 		close(s.exited)
 	}()
@@ -308,7 +408,7 @@ func (h *holder) start(adopt bool, predecessor int) (*server, error) {
 // listen reads the server's messages until it closes the socket.
 func (h *holder) listen(link *net.UnixConn, s *server) {
 	buf := make([]byte, 4096)
-	oob := make([]byte, syscall.CmsgSpace(4))
+	oob := make([]byte, syscall.CmsgSpace(2*4))
 	for {
 		n, oobn, _, _, err := link.ReadMsgUnix(buf, oob)
 		if err != nil || n == 0 {
@@ -316,6 +416,28 @@ func (h *holder) listen(link *net.UnixConn, s *server) {
 		}
 		msg := string(buf[:n])
 		switch {
+		case strings.HasPrefix(msg, msgKeep+" "):
+			fds, err := receiveFds(oob[:oobn], 2)
+			if err != nil {
+				h.Log.Error("a seccomp listener from the server could not be received; its container's sysinfo fails with ENOSYS after a server crash", "err", err)
+				continue
+			}
+			h.notify.add(s.pid, strings.TrimPrefix(msg, msgKeep+" "), fds[0], fds[1])
+		case strings.HasPrefix(msg, msgDrop+" "):
+			ino, err := strconv.ParseUint(strings.TrimPrefix(msg, msgDrop+" "), 10, 64)
+			if err == nil {
+				err = h.notify.drop(ino)
+			}
+			if err != nil {
+				h.Log.Error("dropping a seccomp listener", "err", err)
+			}
+		case msg == msgHeldAsk:
+			select {
+			case s.heldAsk <- struct{}{}:
+			default:
+			}
+		case msg == msgDrained:
+			s.events <- msg
 		case strings.HasPrefix(msg, msgMounted+" "):
 			c, err := receiveConn(strings.TrimPrefix(msg, msgMounted+" "), oob[:oobn])
 			if err != nil {
@@ -330,29 +452,58 @@ func (h *holder) listen(link *net.UnixConn, s *server) {
 }
 
 func receiveConn(init string, oob []byte) (*fs.Conn, error) {
-	in, err := fs.DecodeInit(init)
+	fds, err := receiveFds(oob, 1)
 	if err != nil {
 		return nil, err
 	}
-	msgs, err := syscall.ParseSocketControlMessage(oob)
-	if err != nil || len(msgs) != 1 {
-		return nil, fmt.Errorf("no descriptor with the message: %v", err)
+	in, err := fs.DecodeInit(init)
+	if err != nil {
+		syscall.Close(fds[0])
+		return nil, err
 	}
-	fds, err := syscall.ParseUnixRights(&msgs[0])
-	if err != nil || len(fds) != 1 {
-		return nil, fmt.Errorf("no descriptor with the message: %v", err)
-	}
-	syscall.CloseOnExec(fds[0])
 	return &fs.Conn{File: os.NewFile(uintptr(fds[0]), "/dev/fuse"), Init: in}, nil
+}
+
+// receiveFds returns the want descriptors a message carried (close on
+// exec); with any other number it closes them and fails.
+func receiveFds(oob []byte, want int) ([]int, error) {
+	msgs, err := syscall.ParseSocketControlMessage(oob)
+	if err != nil {
+		return nil, fmt.Errorf("no descriptor with the message: %w", err)
+	}
+	var fds []int
+	for i := range msgs {
+		got, err := syscall.ParseUnixRights(&msgs[i])
+		if err == nil {
+			fds = append(fds, got...)
+		}
+	}
+	for _, fd := range fds {
+		syscall.CloseOnExec(fd)
+	}
+	if len(fds) != want {
+		for _, fd := range fds {
+			syscall.Close(fd)
+		}
+		return nil, fmt.Errorf("%d descriptors with the message, not %d", len(fds), want)
+	}
+	return fds, nil
 }
 
 // Link is a server's side: how it talks to its holder.
 type Link struct {
 	conn *net.UnixConn
+	// held receives the kept seccomp listeners, once asked for.
+	held chan []seccompagent.Held
+	mu   sync.Mutex
+	// drain is what the holder's msgDrain runs (nil: nothing to drain).
+	drain func()
 	// Adopt is the connection to serve, when the holder hands one over.
 	Adopt *fs.Conn
 	// Predecessor is a server still serving the connection (0: none).
 	Predecessor int
+	// KeepsNotify: the holder keeps seccomp listener fds (Keep, Held).
+	KeepsNotify bool
 }
 
 // FromEnv returns the link of a server started by a holder, nil for a
@@ -363,7 +514,8 @@ func FromEnv() (*Link, error) {
 	}
 	init, adopt := os.LookupEnv(envAdopt)
 	pred := os.Getenv(envPredecessor)
-	for _, e := range []string{envLink, envAdopt, envPredecessor} {
+	keepsNotify := os.Getenv(envKeepsNotify) == "1"
+	for _, e := range []string{envLink, envAdopt, envPredecessor, envKeepsNotify} {
 		os.Unsetenv(e)
 	}
 	f := os.NewFile(3, "holder")
@@ -372,7 +524,8 @@ func FromEnv() (*Link, error) {
 	if err != nil {
 		return nil, fmt.Errorf("the holder's socket: %w", err)
 	}
-	l := &Link{conn: c.(*net.UnixConn)}
+	l := &Link{conn: c.(*net.UnixConn), held: make(chan []seccompagent.Held, 1), KeepsNotify: keepsNotify}
+	go l.read()
 	if adopt {
 		in, err := fs.DecodeInit(init)
 		if err != nil {
@@ -387,6 +540,96 @@ func FromEnv() (*Link, error) {
 		}
 	}
 	return l, nil
+}
+
+// read handles the holder's messages until the socket closes.
+func (l *Link) read() {
+	buf := make([]byte, 4096)
+	oob := make([]byte, syscall.CmsgSpace(2*4))
+	var held []seccompagent.Held
+	for {
+		n, oobn, _, _, err := l.conn.ReadMsgUnix(buf, oob)
+		if err != nil || n == 0 {
+			return
+		}
+		msg := string(buf[:n])
+		switch {
+		case strings.HasPrefix(msg, msgHeld+" "):
+			fds, err := receiveFds(oob[:oobn], 2)
+			if err != nil {
+				slog.Error("a seccomp listener from the holder could not be received: its container's notified calls wait until this server ends", "err", err)
+				continue
+			}
+			held = append(held, seccompagent.Held{Container: strings.TrimPrefix(msg, msgHeld+" "), Notify: fds[0], Slot: fds[1]})
+		case msg == msgHeldEnd:
+			select {
+			case l.held <- held:
+			default:
+				// Nobody asked: not ours to watch.
+				for _, h := range held {
+					syscall.Close(h.Notify)
+					syscall.Close(h.Slot)
+				}
+			}
+			held = nil
+		case msg == msgDrain:
+			go func() {
+				l.mu.Lock()
+				drain := l.drain
+				l.mu.Unlock()
+				if drain != nil {
+					drain()
+				}
+				l.conn.Write([]byte(msgDrained))
+			}()
+		}
+	}
+}
+
+// Keep gives the holder a copy of a container's seccomp listener fd and
+// its slot (seccompagent.Keeper).
+func (l *Link) Keep(container string, notify, slot int) error {
+	if len(container) > 1024 {
+		container = container[:1024]
+	}
+	if _, _, err := l.conn.WriteMsgUnix([]byte(msgKeep+" "+container), syscall.UnixRights(notify, slot), nil); err != nil {
+		return fmt.Errorf("handing a seccomp listener to the holder: %w", err)
+	}
+	return nil
+}
+
+// Drop asks the holder to close its copies of the listener fd kept with
+// the slot of inode slotIno (seccompagent.Keeper).
+func (l *Link) Drop(slotIno uint64) error {
+	if _, err := l.conn.Write([]byte(msgDrop + " " + strconv.FormatUint(slotIno, 10))); err != nil {
+		return fmt.Errorf("asking the holder to drop a seccomp listener: %w", err)
+	}
+	return nil
+}
+
+// Held asks the holder for the seccomp listeners it keeps, for this
+// server to answer on from now on, and waits for them until ctx ends: the
+// holder answers once it has settled what a dead server left, and no
+// other server answers on them any more.
+func (l *Link) Held(ctx context.Context) ([]seccompagent.Held, error) {
+	if _, err := l.conn.Write([]byte(msgHeldAsk)); err != nil {
+		return nil, fmt.Errorf("asking the holder for the seccomp listeners: %w", err)
+	}
+	select {
+	case h := <-l.held:
+		return h, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("waiting for the holder's seccomp listeners: %w", ctx.Err())
+	}
+}
+
+// OnDrain sets what the holder's drain request (in an upgrade, before this
+// server is stopped) runs: the seccomp agent stops receiving and answers
+// what it received.
+func (l *Link) OnDrain(drain func()) {
+	l.mu.Lock()
+	l.drain = drain
+	l.mu.Unlock()
 }
 
 // Mounted gives the holder the new mount's connection.

@@ -48,6 +48,9 @@ func init() {
 	if os.Getenv(probeEnv) == "" {
 		return
 	}
+	if l := os.Getenv(loopEnv); l != "" {
+		sysinfoLoop(l)
+	}
 	var r probeResult
 	var buf [procfiles.SysinfoSize]byte
 	_, _, errno := unix.Syscall(unix.SYS_SYSINFO, uintptr(unsafe.Pointer(&buf)), 0, 0)

@@ -58,11 +58,95 @@ type Agent struct {
 	// file it made, not one a later agent made at the same path.
 	ino uint64
 
-	mu     sync.Mutex
+	mu sync.Mutex
+	// keeper, when set, holds copies of the listener fds (see Keeper).
+	keeper Keeper
 	closed bool
-	// files are the listener fds being watched, closed by Close.
+	// draining: no notification is received any more (Drain).
+	draining bool
+	// files are the listener fds being watched, stopped by Drain.
 	files map[*os.File]struct{}
 	wg    sync.WaitGroup
+	// watchers are the goroutines answering notifications.
+	watchers sync.WaitGroup
+}
+
+// SetKeeper makes k hold a copy of every listener fd the agent receives
+// from now on.
+func (a *Agent) SetKeeper(k Keeper) {
+	a.mu.Lock()
+	a.keeper = k
+	a.mu.Unlock()
+}
+
+// Resume watches the listener fds a previous agent watched; the fds are
+// the agent's from then on (closed on error). Call it before Serve.
+func (a *Agent) Resume(held []Held) {
+	for _, h := range held {
+		f, err := a.adopt(h.Notify)
+		if err != nil {
+			unix.Close(h.Slot)
+			a.log.Warn("seccomp agent: not resuming a container", "id", h.Container, "err", err)
+			continue
+		}
+		sl, err := mapSlot(h.Slot)
+		if err != nil {
+			unix.Close(h.Slot)
+			a.forget(f)
+			a.log.Warn("seccomp agent: not resuming a container", "id", h.Container, "err", err)
+			continue
+		}
+		// The holder answered what the slot held before handing it
+		// over; RECV wants it zero.
+		sl.clear()
+		a.startWatch(f, sl, h.Container)
+	}
+}
+
+// Drain stops receiving notifications, and returns once every one
+// received is answered: what follows waits in the kernel for the next
+// agent (the keeper holds the fds). The socket still accepts: new
+// containers' fds go to the keeper, for the next agent to watch.
+func (a *Agent) Drain() {
+	a.mu.Lock()
+	a.draining = true
+	for f := range a.files {
+		a.stopWatching(f)
+	}
+	a.mu.Unlock()
+	a.watchers.Wait()
+}
+
+// stopWatching ends f's watcher after the answer at hand: a deadline in
+// the past ends its wait for the next notification.
+func (a *Agent) stopWatching(f *os.File) {
+	if err := f.SetReadDeadline(time.Unix(1, 0)); err != nil {
+		f.Close()
+	}
+}
+
+// forget closes a listener fd that is not watched.
+func (a *Agent) forget(f *os.File) {
+	a.mu.Lock()
+	delete(a.files, f)
+	a.mu.Unlock()
+	f.Close()
+}
+
+// startWatch answers f's notifications (receiving them into sl, when not
+// nil) in a goroutine, unless the agent drains.
+func (a *Agent) startWatch(f *os.File, sl *slot, id string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.draining || a.closed {
+		delete(a.files, f)
+		f.Close()
+		if sl != nil {
+			sl.close()
+		}
+		return
+	}
+	a.watchers.Go(func() { a.watch(f, sl, id) })
 }
 
 // Listen makes the socket runtimes connect to (mode 0600, its directory
@@ -106,14 +190,25 @@ func Listen(path string, src Source, log *slog.Logger) (*Agent, error) {
 	return &Agent{path: path, src: src, log: log, ln: ln, ino: st.Ino, files: map[*os.File]struct{}{}}, nil
 }
 
+// WithoutSocket is an agent that accepts no runtime, and only answers the
+// listener fds Resume gives it: those a holder kept when this server's
+// socket could not be made, whose containers would wait otherwise.
+func WithoutSocket(src Source, log *slog.Logger) *Agent {
+	return &Agent{src: src, log: log, files: map[*os.File]struct{}{}}
+}
+
 // Serve accepts runtimes' connections and answers notifications until ctx
-// ends; then it closes the socket and every listener fd (the containers'
-// later notified calls fail with ENOSYS, see the README) and returns once
-// all its goroutines have.
+// ends; then it closes the socket and, once the notifications received are
+// answered, every listener fd (without a Keeper holding copies the
+// containers' later notified calls then fail with ENOSYS, see the README),
+// and returns once all its goroutines have.
 func (a *Agent) Serve(ctx context.Context) {
 	stop := context.AfterFunc(ctx, func() { a.Close() })
 	defer stop()
-	for {
+	if a.ln == nil {
+		<-ctx.Done()
+	}
+	for a.ln != nil {
 		conn, err := a.ln.AcceptUnix()
 		if err != nil {
 			if !a.isClosed() {
@@ -125,10 +220,12 @@ func (a *Agent) Serve(ctx context.Context) {
 	}
 	a.Close()
 	a.wg.Wait()
+	a.watchers.Wait()
 }
 
 // Close stops accepting, removes the socket if it is still the one Listen
-// made, and closes every listener fd.
+// made, and closes every listener fd once the notification it received,
+// if any, is answered.
 func (a *Agent) Close() {
 	a.mu.Lock()
 	if a.closed {
@@ -136,16 +233,18 @@ func (a *Agent) Close() {
 		return
 	}
 	a.closed = true
-	files := a.files
-	a.files = nil
+	// Each watcher answers what it received, then closes its fd.
+	for f := range a.files {
+		a.stopWatching(f)
+	}
 	a.mu.Unlock()
+	if a.ln == nil {
+		return
+	}
 	a.ln.Close()
 	var st unix.Stat_t
 	if unix.Stat(a.path, &st) == nil && st.Ino == a.ino {
 		os.Remove(a.path)
-	}
-	for f := range files {
-		f.Close()
 	}
 }
 
@@ -176,8 +275,25 @@ func (a *Agent) receive(ctx context.Context, conn *net.UnixConn) {
 		a.log.Warn("seccomp agent: not watching a container", "id", state.State.ID, "pid", state.Pid, "err", err)
 		return
 	}
-	a.log.Debug("seccomp agent: watching a container", "id", state.State.ID, "pid", state.Pid)
-	a.wg.Go(func() { a.watch(f, state.State.ID) })
+	var sl *slot
+	a.mu.Lock()
+	keeper := a.keeper
+	a.mu.Unlock()
+	if keeper != nil {
+		// Held before the first notification is received, so that
+		// none is ever lost with this process.
+		if sl, err = newSlot(); err == nil {
+			if err = keeper.Keep(state.State.ID, fd, sl.fd); err != nil {
+				sl.close()
+				sl = nil
+			}
+		}
+		if err != nil {
+			a.log.Warn("seccomp agent: the holder does not keep this container's listener; it is answered until this server ends", "id", state.State.ID, "err", err)
+		}
+	}
+	a.log.Debug("seccomp agent: watching a container", "id", state.State.ID, "pid", state.Pid, "kept", sl != nil)
+	a.startWatch(f, sl, state.State.ID)
 }
 
 // survive logs a panic of the calling goroutine and lets it end. The
@@ -331,14 +447,31 @@ func (a *Agent) adopt(fd int) (*os.File, error) {
 }
 
 // watch answers the notifications of one listener fd until the filter has
-// no task left (the container ended) or the agent closes.
-func (a *Agent) watch(f *os.File, id string) {
+// no task left (the container ended) or the agent drains or closes. With a
+// slot, each notification is received into it and the slot cleared once
+// answered.
+func (a *Agent) watch(f *os.File, sl *slot, id string) {
 	defer a.survive("watching a container")
+	// release: this watcher stops for a reason of its own, not a drain,
+	// a close or the container's end; a kept fd must then be dropped
+	// from the keeper too, or the container's calls would wait for ever.
+	release := true
 	defer func() {
-		a.mu.Lock()
-		delete(a.files, f)
-		a.mu.Unlock()
-		f.Close()
+		a.forget(f)
+		if sl == nil {
+			return
+		}
+		if release {
+			a.mu.Lock()
+			keeper := a.keeper
+			a.mu.Unlock()
+			if keeper != nil {
+				if err := keeper.Drop(sl.ino); err != nil {
+					a.log.Error("seccomp agent: the holder keeps a listener no server answers; its container's notified calls wait until the holder ends", "id", id, "err", err)
+				}
+			}
+		}
+		sl.close()
 	}()
 	rc, err := f.SyscallConn()
 	if err != nil {
@@ -355,6 +488,10 @@ func (a *Agent) watch(f *os.File, id string) {
 			switch {
 			case err != nil:
 				recvErr = err
+			case ev&unix.POLLIN != 0 && sl != nil:
+				if recvErr = recvInto(fd, sl.notif()); recvErr == nil {
+					n = *sl.notif()
+				}
 			case ev&unix.POLLIN != 0:
 				n, recvErr = recv(fd)
 			case ev&(unix.POLLHUP|unix.POLLERR|unix.POLLNVAL) != 0:
@@ -365,9 +502,11 @@ func (a *Agent) watch(f *os.File, id string) {
 			return true
 		})
 		switch {
-		case err != nil: // closed by Close
+		case err != nil: // draining, or closed
+			release = false
 			return
 		case hup:
+			release = false
 			a.log.Debug("seccomp agent: the container's filter has no tasks left", "id", id)
 			return
 		case errors.Is(recvErr, unix.ENOENT):
@@ -381,6 +520,9 @@ func (a *Agent) watch(f *os.File, id string) {
 			return
 		}
 		w.answer(n)
+		if sl != nil {
+			sl.clear()
+		}
 	}
 }
 

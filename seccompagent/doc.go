@@ -7,5 +7,8 @@
 // provider.Provider.Sysinfo in the daemon), written into the caller's
 // buffer; every other call, and every failure, is answered with
 // SECCOMP_USER_NOTIF_FLAG_CONTINUE, so the kernel runs the real call and no
-// bug here can break a container.
+// bug here can break a container. Under `cgprocfs mount`'s holder a
+// Keeper holds a copy of every listener fd with the slot its notifications
+// are received into (keep.go), so that the fds outlive the server and
+// nothing it received is left unanswered.
 package seccompagent

@@ -85,6 +85,12 @@ func recv(fd uintptr) (seccompNotif, error) {
 	return n, err
 }
 
+// recvInto is recv into n, which must be zero (a slot's struct, which the
+// kernel fills in the ioctl itself).
+func recvInto(fd uintptr, n *seccompNotif) error {
+	return ioctl(fd, unix.SECCOMP_IOCTL_NOTIF_RECV, unsafe.Pointer(n))
+}
+
 // send answers a notification; ENOENT means the caller is no longer
 // waiting (killed, or its wait interrupted by a signal).
 func send(fd uintptr, r seccompNotifResp) error {
