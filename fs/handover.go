@@ -37,7 +37,14 @@ import (
 //     use by opening the node afresh for the caller that uses it (our
 //     files are per-open snapshots, rebuilt for the reader), never
 //     resolved in this server's handle table, where the same number may
-//     be another container's open.
+//     be another container's open;
+//   - a server never gives the kernel the same handle twice (its low 32
+//     bits count opens; the bridge's own numbers, which it reuses, stay
+//     inside). In an upgrade both servers serve for a moment: a handle
+//     one of them adopted may be released through the other, and had
+//     the other given the same number to its next open, a reader in
+//     another container would have been served the adopted open's
+//     snapshot.
 
 // NodeID is the FUSE node id and inode number of the node at the
 // slash-separated path p under the mount point ("" is the root). Every node
@@ -198,7 +205,7 @@ func AbortConnection(id string) error {
 type handoverFS struct {
 	fuse.RawFileSystem
 	// gen is this server's handle generation, shifted to the high 32
-	// bits; the bridge's handles fit the low 32.
+	// bits; the low 32 count this server's opens (see own).
 	gen  uint64
 	root *gofs.Inode
 
@@ -216,6 +223,12 @@ type handoverFS struct {
 	// foreign maps a handle of another server to the bridge handle
 	// opened for it here.
 	foreign map[uint64]uint64
+
+	ownMu sync.Mutex
+	// own maps the low 32 bits of the handles this server gave out to
+	// the bridge's handles; lastOwn is the last number given.
+	own     map[uint32]uint64
+	lastOwn uint32
 }
 
 const handleMask = 1<<32 - 1
@@ -227,9 +240,49 @@ func newHandoverFS(raw fuse.RawFileSystem, root *gofs.Inode, gen uint32) *handov
 		root:          root,
 		lookups:       map[uint64]uint64{},
 		foreign:       map[uint64]uint64{},
+		own:           map[uint32]uint64{},
 	}
 	h.known.Store(uint64(fuse.FUSE_ROOT_ID), true)
 	return h
+}
+
+// issue gives the kernel a handle for the bridge's handle local, never one
+// given before (while one is open, its number is skipped at a wrap).
+func (h *handoverFS) issue(local uint64) uint64 {
+	h.ownMu.Lock()
+	defer h.ownMu.Unlock()
+	for {
+		h.lastOwn++
+		if _, taken := h.own[h.lastOwn]; !taken {
+			break
+		}
+	}
+	h.own[h.lastOwn] = local
+	return h.gen | uint64(h.lastOwn)
+}
+
+// ownHandle is the bridge's handle behind fh if this server gave fh out
+// and it is still open.
+func (h *handoverFS) ownHandle(fh uint64) (uint64, bool) {
+	if fh&^handleMask != h.gen {
+		return 0, false
+	}
+	h.ownMu.Lock()
+	local, ok := h.own[uint32(fh)]
+	h.ownMu.Unlock()
+	return local, ok
+}
+
+// dropOwn forgets the handle fh of this server (its RELEASE).
+func (h *handoverFS) dropOwn(fh uint64) (uint64, bool) {
+	if fh&^handleMask != h.gen {
+		return 0, false
+	}
+	h.ownMu.Lock()
+	defer h.ownMu.Unlock()
+	local, ok := h.own[uint32(fh)]
+	delete(h.own, uint32(fh))
+	return local, ok
 }
 
 // ensure makes the bridge know node id, by looking it up from the root
@@ -336,7 +389,12 @@ func nodeOps(n *gofs.Inode) gofs.InodeEmbedder {
 // own, or the one opened for a foreign handle (opening it now if needed).
 func (h *handoverFS) handle(cancel <-chan struct{}, hdr *fuse.InHeader, fh uint64, dir bool) (uint64, fuse.Status) {
 	if fh&^handleMask == h.gen {
-		return fh & handleMask, fuse.OK
+		if local, ok := h.ownHandle(fh); ok {
+			return local, fuse.OK
+		}
+		// Ours but released: the kernel never uses a handle after its
+		// RELEASE.
+		return 0, fuse.EBADF
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -362,7 +420,7 @@ func (h *handoverFS) handle(cancel <-chan struct{}, hdr *fuse.InHeader, fh uint6
 // server never opened anything for it.
 func (h *handoverFS) release(fh uint64) (uint64, bool) {
 	if fh&^handleMask == h.gen {
-		return fh & handleMask, true
+		return h.dropOwn(fh)
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -408,8 +466,8 @@ func (h *handoverFS) GetAttr(cancel <-chan struct{}, in *fuse.GetAttrIn, out *fu
 		return fuse.Status(syscall.ESTALE)
 	}
 	if in.Fh_ != 0 {
-		if in.Fh_&^handleMask == h.gen {
-			in.Fh_ &= handleMask
+		if local, ok := h.ownHandle(in.Fh_); ok {
+			in.Fh_ = local
 		} else {
 			// Our attributes do not depend on the open.
 			in.Fh_, in.Flags_ = 0, in.Flags_&^fuse.FUSE_GETATTR_FH
@@ -423,7 +481,9 @@ func (h *handoverFS) Open(cancel <-chan struct{}, in *fuse.OpenIn, out *fuse.Ope
 		return fuse.Status(syscall.ESTALE)
 	}
 	st := h.RawFileSystem.Open(cancel, in, out)
-	out.Fh |= h.gen
+	if st.Ok() {
+		out.Fh = h.issue(out.Fh)
+	}
 	return st
 }
 
@@ -432,7 +492,9 @@ func (h *handoverFS) OpenDir(cancel <-chan struct{}, in *fuse.OpenIn, out *fuse.
 		return fuse.Status(syscall.ESTALE)
 	}
 	st := h.RawFileSystem.OpenDir(cancel, in, out)
-	out.Fh |= h.gen
+	if st.Ok() {
+		out.Fh = h.issue(out.Fh)
+	}
 	return st
 }
 
@@ -499,27 +561,30 @@ func (h *handoverFS) Lseek(cancel <-chan struct{}, in *fuse.LseekIn, out *fuse.L
 }
 
 func (h *handoverFS) Flush(cancel <-chan struct{}, in *fuse.FlushIn) fuse.Status {
-	if in.Fh&^handleMask != h.gen {
+	local, ok := h.ownHandle(in.Fh)
+	if !ok {
 		// Nothing is ever written: nothing to flush.
 		return fuse.OK
 	}
-	in.Fh &= handleMask
+	in.Fh = local
 	return h.RawFileSystem.Flush(cancel, in)
 }
 
 func (h *handoverFS) Fsync(cancel <-chan struct{}, in *fuse.FsyncIn) fuse.Status {
-	if in.Fh&^handleMask != h.gen {
+	local, ok := h.ownHandle(in.Fh)
+	if !ok {
 		return fuse.OK
 	}
-	in.Fh &= handleMask
+	in.Fh = local
 	return h.RawFileSystem.Fsync(cancel, in)
 }
 
 func (h *handoverFS) FsyncDir(cancel <-chan struct{}, in *fuse.FsyncIn) fuse.Status {
-	if in.Fh&^handleMask != h.gen {
+	local, ok := h.ownHandle(in.Fh)
+	if !ok {
 		return fuse.OK
 	}
-	in.Fh &= handleMask
+	in.Fh = local
 	return h.RawFileSystem.FsyncDir(cancel, in)
 }
 
@@ -541,8 +606,8 @@ func (h *handoverFS) Statx(cancel <-chan struct{}, in *fuse.StatxIn, out *fuse.S
 	if !h.ensure(cancel, &in.InHeader, in.NodeId) {
 		return fuse.Status(syscall.ESTALE)
 	}
-	if in.Fh&^handleMask == h.gen {
-		in.Fh &= handleMask
+	if local, ok := h.ownHandle(in.Fh); ok {
+		in.Fh = local
 	} else {
 		in.Fh, in.GetattrFlags = 0, in.GetattrFlags&^fuse.FUSE_GETATTR_FH
 	}

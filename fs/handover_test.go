@@ -75,10 +75,10 @@ func TestForeignHandlesAreReopened(t *testing.T) {
 	if st := h.Open(nil, &fuse.OpenIn{InHeader: fuse.InHeader{NodeId: 42}}, &out); !st.Ok() {
 		t.Fatal(st)
 	}
-	if out.Fh != 0xabc<<32|1 {
+	if out.Fh>>32 != 0xabc {
 		t.Fatalf("our handle %#x, want the generation in the high bits", out.Fh)
 	}
-	foreign := uint64(0x123)<<32 | 1 // same low bits, another server's
+	foreign := uint64(0x123)<<32 | out.Fh&handleMask // same low bits, another server's
 	for range 2 {
 		in := fuse.ReadIn{InHeader: fuse.InHeader{NodeId: 42}, Fh: foreign}
 		if _, st := h.Read(nil, &in, nil); !st.Ok() {
@@ -107,5 +107,66 @@ func TestConnectionIDOfAMountPointWithASpace(t *testing.T) {
 	// Nothing is mounted there: an error naming it, not a guess.
 	if _, err := ConnectionID("/no such/mount point"); err == nil {
 		t.Error("a connection id for a mount point with nothing mounted")
+	}
+}
+
+// reusingBridge hands out the lowest free handle, as go-fuse's bridge does.
+type reusingBridge struct {
+	fuse.RawFileSystem
+	open  map[uint64]string // handle: the caller's container
+	reads []string
+}
+
+func (r *reusingBridge) Open(cancel <-chan struct{}, in *fuse.OpenIn, out *fuse.OpenOut) fuse.Status {
+	fh := uint64(1)
+	for r.open[fh] != "" {
+		fh++
+	}
+	r.open[fh] = map[uint32]string{1: "container1", 2: "container2"}[in.Caller.Pid]
+	out.Fh = fh
+	return fuse.OK
+}
+
+func (r *reusingBridge) Read(cancel <-chan struct{}, in *fuse.ReadIn, buf []byte) (fuse.ReadResult, fuse.Status) {
+	r.reads = append(r.reads, r.open[in.Fh])
+	return fuse.ReadResultData(nil), fuse.OK
+}
+
+func (r *reusingBridge) Release(cancel <-chan struct{}, in *fuse.ReleaseIn) {
+	delete(r.open, in.Fh)
+}
+
+// In an upgrade both servers serve for a moment. A handle of the old server
+// adopted by the new one and then released through the old one must not
+// come back as the old server's next handle: the new server would serve
+// that open (another container's) the adopted snapshot.
+func TestHandleNeverGivenTwice(t *testing.T) {
+	oldRaw := &reusingBridge{RawFileSystem: fuse.NewDefaultRawFileSystem(), open: map[uint64]string{}}
+	newRaw := &reusingBridge{RawFileSystem: fuse.NewDefaultRawFileSystem(), open: map[uint64]string{}}
+	oldFS := newHandoverFS(oldRaw, &gofs.Inode{}, 1)
+	newFS := newHandoverFS(newRaw, &gofs.Inode{}, 2)
+	oldFS.known.Store(uint64(42), true)
+	newFS.known.Store(uint64(42), true)
+	caller := func(pid uint32) fuse.InHeader {
+		return fuse.InHeader{NodeId: 42, Caller: fuse.Caller{Pid: pid}}
+	}
+
+	var first fuse.OpenOut
+	oldFS.Open(nil, &fuse.OpenIn{InHeader: caller(1)}, &first)
+	newFS.Read(nil, &fuse.ReadIn{InHeader: caller(1), Fh: first.Fh}, nil) // adopted
+	oldFS.Release(nil, &fuse.ReleaseIn{InHeader: caller(1), Fh: first.Fh})
+	var second fuse.OpenOut
+	oldFS.Open(nil, &fuse.OpenIn{InHeader: caller(2)}, &second)
+	if second.Fh == first.Fh {
+		t.Fatalf("the old server gave handle %#x twice", first.Fh)
+	}
+	newFS.Read(nil, &fuse.ReadIn{InHeader: caller(2), Fh: second.Fh}, nil)
+	if len(newRaw.reads) != 2 || newRaw.reads[1] != "container2" {
+		t.Fatalf("the new server's reads were served from %v, want the second from container2's open", newRaw.reads)
+	}
+	// A handle of ours after its release is not read from whatever the
+	// bridge reused its number for.
+	if _, st := oldFS.Read(nil, &fuse.ReadIn{InHeader: caller(1), Fh: first.Fh}, nil); st != fuse.EBADF {
+		t.Fatalf("read of a released handle: %v, want EBADF", st)
 	}
 }
