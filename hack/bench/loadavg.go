@@ -198,8 +198,43 @@ func countThreads(e *env, name string) (int, error) {
 	return len(strings.Fields(string(data))), nil
 }
 
-// cpuSeconds is utime+stime of a process, all its threads.
+// cpuSeconds is utime+stime of a daemon: the process pid, all its threads,
+// and its children's (cgprocfs's holder is the process started, the server
+// that does the work its child).
 func cpuSeconds(pid int) (float64, error) {
+	total, err := processCPUSeconds(pid)
+	if err != nil {
+		return 0, err
+	}
+	for _, c := range children(pid) {
+		if s, err := processCPUSeconds(c); err == nil {
+			total += s
+		}
+	}
+	return total, nil
+}
+
+// children lists the live child processes of pid (none when they cannot be
+// read).
+func children(pid int) []int {
+	var out []int
+	tasks, _ := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
+	for _, t := range tasks {
+		data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/task/" + t.Name() + "/children")
+		if err != nil {
+			continue
+		}
+		for _, f := range strings.Fields(string(data)) {
+			if c, err := strconv.Atoi(f); err == nil {
+				out = append(out, c)
+			}
+		}
+	}
+	return out
+}
+
+// processCPUSeconds is utime+stime of one process, all its threads.
+func processCPUSeconds(pid int) (float64, error) {
 	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
 		return 0, err
