@@ -262,13 +262,29 @@ func TestLoadavgBPFCounterExact(t *testing.T) {
 	if len(mismatch) > 0 {
 		t.Fatalf("the BPF iterator disagrees with /proc: %s", strings.Join(mismatch, "; "))
 	}
-	n, err := c.Count(dirfd, cg.Name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("Count: %+v", n)
 	// The busy thread and the vfork parent; the vfork child (blocked in
-	// a FUSE open) and the runtime's threads sleep, mostly.
+	// a FUSE open) and the runtime's threads sleep, mostly. Count runs
+	// the iterator again: take a count during which /proc showed the
+	// vfork parent in D throughout (seen once in the VM: it was not, so
+	// the count had no D thread), and the helper's busy thread running.
+	var n loadavg.Counts
+	var moved []string
+	for attempt := 0; ; attempt++ {
+		before := procStates(kfs, []int{dTid})[dTid]
+		if n, err = c.Count(dirfd, cg.Name); err != nil {
+			t.Fatal(err)
+		}
+		after := procStates(kfs, []int{dTid})[dTid]
+		if before == 'D' && after == 'D' {
+			break
+		}
+		moved = append(moved, fmt.Sprintf("%c to %c", before, after))
+		if attempt == 20 {
+			t.Fatalf("the vfork parent %d did not stay in D across a count (/proc: %s); the helper's stderr: %s", dTid, strings.Join(moved, ", "), stderr.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("Count: %+v (vfork parent left D during %d earlier counts: %v)", n, len(moved), moved)
 	if n.Uninterruptible != 1 || n.Running < 1 || n.Total < 8 {
 		t.Errorf("counts %+v: want exactly 1 in D, at least 1 running, at least 8 threads (6 + the runtime's + the vfork child)", n)
 	}
