@@ -202,13 +202,19 @@ func countThreads(e *env, name string) (int, error) {
 // and its children's (cgprocfs's holder is the process started, the server
 // that does the work its child).
 func cpuSeconds(pid int) (float64, error) {
-	total, err := processCPUSeconds(pid)
+	return withChildren(pid, processCPUSeconds)
+}
+
+// withChildren adds up one figure of pid and of its live children (one that
+// cannot be read counts 0: it has just exited).
+func withChildren[T int | float64](pid int, of func(int) (T, error)) (T, error) {
+	total, err := of(pid)
 	if err != nil {
 		return 0, err
 	}
 	for _, c := range children(pid) {
-		if s, err := processCPUSeconds(c); err == nil {
-			total += s
+		if v, err := of(c); err == nil {
+			total += v
 		}
 	}
 	return total, nil

@@ -126,16 +126,7 @@ func (p *scaleProbe) print() {
 // rssKiB is a daemon's resident set (VmRSS) in KiB: the process pid's and
 // its children's (cgprocfs's holder and its server).
 func rssKiB(pid int) (int, error) {
-	total, err := processRSSKiB(pid)
-	if err != nil {
-		return 0, err
-	}
-	for _, c := range children(pid) {
-		if kib, err := processRSSKiB(c); err == nil {
-			total += kib
-		}
-	}
-	return total, nil
+	return withChildren(pid, processRSSKiB)
 }
 
 // processRSSKiB is one process's VmRSS in KiB.
