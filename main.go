@@ -5,9 +5,17 @@ package main
 import (
 	"log/slog"
 	"os"
+	"runtime"
 
 	"github.com/urfave/cli/v2"
 )
+
+// The main goroutine keeps the main thread for good. Goroutines that enter
+// another mount namespace (attach, fs.AbortConnection) lock their thread
+// and end with it, and the runtime cannot end the main thread: it would
+// park it, still in that namespace, and /proc/self (the main thread's) would
+// then show that namespace's mounts to every later mountinfo read.
+func init() { runtime.LockOSThread() }
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"

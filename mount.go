@@ -229,6 +229,9 @@ func serve(cfg mountConfig, log *slog.Logger, link *holder.Link) error {
 	if err := checkHost(); err != nil {
 		return err
 	}
+	if link != nil {
+		defer endWithHolder(cfg.mountpoint, log)()
+	}
 	var adopt *fs.Conn
 	// In an upgrade the old server still serves: what cannot be shared
 	// (listening sockets, the NRI plugin) starts once it is gone.
@@ -332,6 +335,35 @@ func serve(cfg mountConfig, log *slog.Logger, link *holder.Link) error {
 		}
 	}
 	return fs.Serve(ctx, server, cfg.mountpoint, log)
+}
+
+// endWithHolder makes this server end the connection at mountpoint and exit
+// when its holder dies (holder.GoneSignal), so that no thread of it is left
+// waiting for an answer from its own mount (see holder.GoneSignal). A clean
+// stop reaches the server as SIGTERM, not this way.
+func endWithHolder(mountpoint string, log *slog.Logger) (stop func()) {
+	gone := make(chan os.Signal, 1)
+	signal.Notify(gone, holder.GoneSignal)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-gone:
+		case <-done:
+			return
+		}
+		log.Error("the holder died: ending the FUSE connection and exiting; the next cgprocfs mount re-attaches the containers", "mountpoint", mountpoint)
+		// Whatever happens below, the server does not outlive its
+		// holder by more than this.
+		time.AfterFunc(5*time.Second, func() { os.Exit(1) })
+		if id, err := fs.ConnectionID(mountpoint); err == nil {
+			if err := fs.AbortConnection(id); err != nil {
+				log.Error("ending the FUSE connection", "err", err)
+			}
+		}
+		fs.RemoveState(fs.StateDir, mountpoint, os.Getpid())
+		os.Exit(1)
+	}()
+	return func() { signal.Stop(gone); close(done) }
 }
 
 // handConn gives the holder the connection this server mounted, so that

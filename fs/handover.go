@@ -11,6 +11,7 @@ import (
 	"hash/fnv"
 	"os"
 	"path"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -162,7 +163,9 @@ func OpenConnFile() (*os.File, error) {
 // ConnectionID is the name of the FUSE connection mounted at mountpoint
 // under /sys/fs/fuse/connections (its device number, major 0).
 func ConnectionID(mountpoint string) (string, error) {
-	data, err := os.ReadFile("/proc/self/mountinfo")
+	// thread-self: this thread's mount namespace, whatever another thread
+	// of the process entered.
+	data, err := os.ReadFile("/proc/thread-self/mountinfo")
 	if err != nil {
 		return "", fmt.Errorf("reading mounts: %w", err)
 	}
@@ -191,12 +194,52 @@ func ConnectionID(mountpoint string) (string, error) {
 // an answer fails (ECONNABORTED) and every later one too (ENOTCONN). A
 // kernel without FUSE_NOTIFY_RESEND leaves the requests a killed server had
 // read waiting for ever; this is what ends them.
+//
+// Where fusectl is not mounted (a host without systemd), it mounts one for
+// the moment in a mount namespace of a thread of its own, which the Go
+// runtime ends with it, so the host sees no mount.
 func AbortConnection(id string) error {
-	p := "/sys/fs/fuse/connections/" + id + "/abort"
-	if err := os.WriteFile(p, []byte("1"), 0); err != nil {
+	err := writeAbort(id)
+	if errors.Is(err, os.ErrNotExist) {
+		err = inPrivateMountNS(func() error {
+			if err := unix.Mount("fusectl", fusectlDir, "fusectl", 0, ""); err != nil {
+				return fmt.Errorf("mounting fusectl: %w", err)
+			}
+			return writeAbort(id)
+		})
+	}
+	if err != nil {
 		return fmt.Errorf("aborting FUSE connection %s: %w", id, err)
 	}
 	return nil
+}
+
+// fusectlDir is where fusectl is mounted: the fuse module makes the
+// directory, systemd mounts it.
+const fusectlDir = "/sys/fs/fuse/connections"
+
+func writeAbort(id string) error {
+	return os.WriteFile(path.Join(fusectlDir, id, "abort"), []byte("1"), 0)
+}
+
+// inPrivateMountNS runs f on a thread in a mount namespace of its own (no
+// propagation to the host's), which is never reused: the goroutine ends
+// locked to it, so the runtime ends the thread.
+func inPrivateMountNS(f func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked, on purpose
+		if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
+			errc <- fmt.Errorf("a mount namespace of its own: %w", err)
+			return
+		}
+		if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+			errc <- fmt.Errorf("making its mounts private: %w", err)
+			return
+		}
+		errc <- f()
+	}()
+	return <-errc
 }
 
 // handoverFS sits between the kernel and go-fuse's bridge: it gives the

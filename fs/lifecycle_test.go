@@ -3,7 +3,6 @@ package fs
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -120,25 +119,31 @@ func TestClaimMountpointReplacesAStaleMount(t *testing.T) {
 	}
 }
 
-// abortConnection aborts the FUSE connection of the mount at mp through a
-// fusectl mount of the test's own.
+// abortConnection aborts the FUSE connection of the mount at mp as the
+// holder does (AbortConnection: fusectl where it is mounted, else a private
+// mount of it; on this development machine nothing mounts fusectl).
 func abortConnection(t *testing.T, mp string) {
 	t.Helper()
-	var st syscall.Stat_t
-	if err := syscall.Stat(mp, &st); err != nil {
+	id, err := ConnectionID(mp)
+	if err != nil {
 		t.Fatal(err)
 	}
-	ctl := t.TempDir()
-	if err := syscall.Mount("fusectl", ctl, "fusectl", 0, ""); err != nil {
-		t.Skipf("mounting fusectl: %v", err)
+	before := fusectlMounts(t)
+	if err := AbortConnection(id); err != nil {
+		t.Fatal(err)
 	}
-	defer syscall.Unmount(ctl, 0)
-	// A FUSE connection is named by its device's minor number.
-	minor := (st.Dev & 0xff) | ((st.Dev >> 12) & 0xfff00)
-	abort := filepath.Join(ctl, fmt.Sprint(minor), "abort")
-	if err := os.WriteFile(abort, []byte("1"), 0); err != nil {
-		t.Fatalf("aborting the connection: %v", err)
+	if after := fusectlMounts(t); after != before {
+		t.Errorf("fusectl mounts in this mount namespace: %d before the abort, %d after", before, after)
 	}
+}
+
+func fusectlMounts(t *testing.T) int {
+	t.Helper()
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Count(string(data), " - fusectl ")
 }
 
 func TestServeUnmountsWhenCtxEnds(t *testing.T) {

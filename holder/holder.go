@@ -21,6 +21,17 @@ import (
 )
 
 // The environment through which the holder tells a server what it is.
+// GoneSignal is what a server gets when its holder dies. Not SIGKILL: a
+// server killed while one of its own threads waits for an answer from its
+// own mount (go-fuse's poll check at mount time, the read that tells it
+// serves, a walk of the tree for attach) never finishes dying, since that
+// thread waits for a reply that only the dead process could have written,
+// and the process's /dev/fuse descriptor, which would end the connection,
+// is released only after that thread; the mount then hangs instead of
+// answering ENOTCONN (for ever on kernels without a FUSE request timeout).
+// The server aborts its connection first, then exits.
+const GoneSignal = syscall.SIGUSR2
+
 const (
 	// envLink names the server's end of the control socket (fd 3).
 	envLink = "CGPROCFS_HOLDER_LINK"
@@ -382,7 +393,7 @@ func (h *holder) start(adopt bool, predecessor int) (*server, error) {
 	}
 	// The server must not outlive the holder: with both gone the
 	// connection ends, and the next `cgprocfs mount` re-attaches.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: GoneSignal}
 	if err := cmd.Start(); err != nil {
 		link.Close()
 		return nil, fmt.Errorf("starting the server %s: %w", h.Exe, err)
