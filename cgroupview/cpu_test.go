@@ -4,6 +4,8 @@ import (
 	"errors"
 	"reflect"
 	"testing"
+
+	"github.com/cgprocfs/cgprocfs/procfiles"
 )
 
 func TestParseCPUList(t *testing.T) {
@@ -50,7 +52,7 @@ func TestFormatCPUList(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := FormatCPUList(cpus); got != want {
+		if got := procfiles.FormatCPUList(cpus); got != want {
 			t.Errorf("FormatCPUList(%v) = %q, want %q", cpus, got, want)
 		}
 	}
@@ -210,7 +212,7 @@ func FuzzParseCPUList(f *testing.F) {
 			return
 		}
 		// What parses formats back to a list that parses the same.
-		again, err := ParseCPUList([]byte(FormatCPUList(cpus)))
+		again, err := ParseCPUList([]byte(procfiles.FormatCPUList(cpus)))
 		if err != nil || !reflect.DeepEqual(again, cpus) {
 			t.Fatalf("%q: %v then %v, %v", data, cpus, again, err)
 		}

@@ -7,7 +7,6 @@ import (
 	"os"
 	"slices"
 	"strconv"
-	"strings"
 )
 
 // MaxCPU bounds the CPU numbers a cpulist may hold. The kernel's NR_CPUS is
@@ -80,28 +79,6 @@ func cpuNumber(b []byte) (int, error) {
 		return 0, strconv.ErrRange
 	}
 	return n, nil
-}
-
-// FormatCPUList renders sorted, distinct CPU numbers in the kernel's cpulist
-// format, ranges folded ("0,2-3,8"), without a newline; nil gives "".
-func FormatCPUList(cpus []int) string {
-	var b strings.Builder
-	for i := 0; i < len(cpus); {
-		j := i
-		for j+1 < len(cpus) && cpus[j+1] == cpus[j]+1 {
-			j++
-		}
-		if b.Len() > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(strconv.Itoa(cpus[i]))
-		if j > i {
-			b.WriteByte('-')
-			b.WriteString(strconv.Itoa(cpus[j]))
-		}
-		i = j + 1
-	}
-	return b.String()
 }
 
 // Intersect returns the CPUs in both sorted lists.

@@ -76,7 +76,7 @@ func TranslateCPUList(data []byte, m CPUMap) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return []byte(formatCPUList(m.renumber(cpus)) + "\n"), nil
+	return []byte(FormatCPUList(m.renumber(cpus)) + "\n"), nil
 }
 
 // TranslateCPUWords rewrites a file listing CPUs separated by spaces
@@ -192,9 +192,9 @@ func cpuNumber(s string) (int, error) {
 	return n, nil
 }
 
-// formatCPUList renders sorted, distinct CPU numbers as a cpulist, ranges
-// folded ("0,2-3,8"); none gives "".
-func formatCPUList(cpus []int) string {
+// FormatCPUList renders sorted, distinct CPU numbers in the kernel's cpulist
+// format, ranges folded ("0,2-3,8"), without a newline; none gives "".
+func FormatCPUList(cpus []int) string {
 	var b strings.Builder
 	for i := 0; i < len(cpus); {
 		j := i

@@ -107,6 +107,16 @@ func (t cpuTree) hostRel(m *procfiles.CPUMap, rel string) (string, error) {
 	return strings.Join(parts, "/"), nil
 }
 
+// resolve gives the caller's CPU map and the host path rel stands for.
+func (t cpuTree) resolve(ctx context.Context, pid uint32, rel string) (*procfiles.CPUMap, string, error) {
+	m, err := t.view(ctx, pid)
+	if err != nil {
+		return nil, "", err
+	}
+	hr, err := t.hostRel(m, rel)
+	return m, hr, err
+}
+
 // EntryTimeout is 0 for the entries that name CPUs (cpuN, node/nodeM/cpuN),
 // which differ between callers, and an hour for the others. What lies below a cpuN is the same path for
 // every caller, its content built per caller; a name there that exists
@@ -122,11 +132,7 @@ func (t cpuTree) EntryTimeout(rel string) time.Duration {
 }
 
 func (t cpuTree) Stat(ctx context.Context, pid uint32, rel string) (uint32, error) {
-	m, err := t.view(ctx, pid)
-	if err != nil {
-		return 0, err
-	}
-	hr, err := t.hostRel(m, rel)
+	_, hr, err := t.resolve(ctx, pid, rel)
 	if err != nil {
 		return 0, err
 	}
@@ -138,11 +144,7 @@ func (t cpuTree) Stat(ctx context.Context, pid uint32, rel string) (uint32, erro
 }
 
 func (t cpuTree) List(ctx context.Context, pid uint32, rel string) ([]fs.DirEntry, error) {
-	m, err := t.view(ctx, pid)
-	if err != nil {
-		return nil, err
-	}
-	hr, err := t.hostRel(m, rel)
+	m, hr, err := t.resolve(ctx, pid, rel)
 	if err != nil {
 		return nil, err
 	}
@@ -213,11 +215,7 @@ var (
 )
 
 func (t cpuTree) Content(ctx context.Context, pid uint32, rel string) ([]byte, error) {
-	m, err := t.view(ctx, pid)
-	if err != nil {
-		return nil, err
-	}
-	hr, err := t.hostRel(m, rel)
+	m, hr, err := t.resolve(ctx, pid, rel)
 	if err != nil {
 		return nil, err
 	}
@@ -252,11 +250,7 @@ func (t cpuTree) Content(ctx context.Context, pid uint32, rel string) ([]byte, e
 }
 
 func (t cpuTree) Readlink(ctx context.Context, pid uint32, rel string) (string, error) {
-	m, err := t.view(ctx, pid)
-	if err != nil {
-		return "", err
-	}
-	hr, err := t.hostRel(m, rel)
+	m, hr, err := t.resolve(ctx, pid, rel)
 	if err != nil {
 		return "", err
 	}

@@ -112,7 +112,7 @@ func (p *Provider) explainCPUs(c *caller.Caller, b *strings.Builder) {
 	} else if set == nil {
 		fmt.Fprintf(b, "cpuset: none up the tree from %s (every CPU)\n", setDir)
 	} else {
-		fmt.Fprintf(b, "cpuset: %s (the effective cpuset of %s, or of the nearest ancestor that sets one)\n", cgroupview.FormatCPUList(set), setDir)
+		fmt.Fprintf(b, "cpuset: %s (the effective cpuset of %s, or of the nearest ancestor that sets one)\n", procfiles.FormatCPUList(set), setDir)
 	}
 	quotaDir, _ := c.Cgroup.Dir(cgroupview.CPUQuotaResource)
 	if !p.cfg.CPUsFromQuota {
@@ -125,7 +125,7 @@ func (p *Provider) explainCPUs(c *caller.Caller, b *strings.Builder) {
 		fmt.Fprintf(b, "quota: %d CPUs (the tightest CFS quota from %s up, rounded up): the lowest-numbered %d of the set\n", n, quotaDir, n)
 	}
 	if cpus, err := p.visibleCPUs(c); err == nil {
-		fmt.Fprintf(b, "shown: host CPUs %s as CPUs 0-%d\n", cgroupview.FormatCPUList(cpus), len(cpus)-1)
+		fmt.Fprintf(b, "shown: host CPUs %s as CPUs 0-%d\n", procfiles.FormatCPUList(cpus), len(cpus)-1)
 	}
 }
 

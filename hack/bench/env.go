@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -451,6 +452,22 @@ func (e *env) runChild(name string, cg *cgroup, args ...string) ([]byte, error) 
 		return nil, fmt.Errorf("child %s: %w", name, err)
 	}
 	return stdout.Bytes(), nil
+}
+
+// runRounds runs benchmark name's Child in cg for the run's duration in its
+// rounds (args come first: a subcommand, then flags) and decodes the JSON
+// results it prints into res.
+func (e *env) runRounds(res any, name string, cg *cgroup, args ...string) error {
+	out, err := e.runChild(name, cg, append(args,
+		"-duration", (e.duration/time.Duration(e.rounds)).String(),
+		"-rounds", strconv.Itoa(e.rounds))...)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(out, res); err != nil {
+		return fmt.Errorf("%s child output: %w", name, err)
+	}
+	return nil
 }
 
 type syncWriter struct {

@@ -274,16 +274,9 @@ func runFiles(e *env) error {
 	if err != nil {
 		return err
 	}
-	out, err = e.runChild("files", cg, "measure",
-		"-duration", (e.duration / time.Duration(e.rounds)).String(),
-		"-rounds", strconv.Itoa(e.rounds),
-		"-specs", string(spec))
-	if err != nil {
-		return err
-	}
 	var res []fileResult
-	if err := json.Unmarshal(out, &res); err != nil {
-		return fmt.Errorf("measure child output: %w", err)
+	if err := e.runRounds(&res, "files", cg, "measure", "-specs", string(spec)); err != nil {
+		return err
 	}
 	targets := []string{targetCgprocfs}
 	if base != nil {

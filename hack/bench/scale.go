@@ -28,6 +28,7 @@ var scaleFiles = []string{"meminfo", "stat", "loadavg"}
 type scalePoint struct {
 	containers int
 	rssKiB     int
+	fds        int
 	res        []fileResult
 }
 
@@ -78,20 +79,41 @@ func (p *scaleProbe) measure(containers int) error {
 	if err != nil {
 		return err
 	}
-	out, err := p.e.runChild("files", p.cg, "measure",
-		"-duration", (p.e.duration / time.Duration(p.e.rounds)).String(),
-		"-rounds", strconv.Itoa(p.e.rounds),
-		"-specs", string(spec))
-	if err != nil {
+	pt := scalePoint{containers: containers}
+	if err := p.e.runRounds(&pt.res, "files", p.cg, "measure", "-specs", string(spec)); err != nil {
 		return err
 	}
-	pt := scalePoint{containers: containers}
-	if err := json.Unmarshal(out, &pt.res); err != nil {
-		return fmt.Errorf("measure child output: %w", err)
-	}
 	pt.rssKiB, _ = rssKiB(p.d.cmd.Process.Pid)
+	pt.fds, _ = withChildren(p.d.cmd.Process.Pid, openFiles)
 	p.points = append(p.points, pt)
 	return nil
+}
+
+// gone reports the daemon's descriptors and RSS once the n cgroups of the
+// large point are removed: polled every half second until the descriptors
+// are back within 10 of the small point's or 30 s have passed.
+func (p *scaleProbe) gone(n int) {
+	if len(p.points) != 2 {
+		return
+	}
+	pid, start := p.d.cmd.Process.Pid, time.Now()
+	var fds int
+	for {
+		fds, _ = withChildren(pid, openFiles)
+		if fds <= p.points[0].fds+10 || time.Since(start) > 30*time.Second {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	rss, _ := rssKiB(pid)
+	fmt.Printf("\ncgprocfs after its %d cgroups were removed: %d descriptors %.1f s after the last removal (%d with %d cgroups, %d with %d), RSS %d MiB\n",
+		n, fds, time.Since(start).Seconds(), p.points[0].fds, p.points[0].containers, p.points[1].fds, p.points[1].containers, rss>>10)
+}
+
+// openFiles counts one process's open descriptors.
+func openFiles(pid int) (int, error) {
+	ents, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/fd")
+	return len(ents), err
 }
 
 func (p *scaleProbe) print() {
@@ -121,6 +143,8 @@ func (p *scaleProbe) print() {
 	tw.Flush()
 	fmt.Printf("cgprocfs RSS (holder and server): %d MiB with %d cgroups, %d MiB with %d (target: under 100 MiB; read cost within 10%%: last column at least 0.90x)\n",
 		a.rssKiB>>10, a.containers, b.rssKiB>>10, b.containers)
+	fmt.Printf("cgprocfs descriptors (holder and server): %d with %d cgroups, %d with %d (each cgroup's process read every proc file once)\n",
+		a.fds, a.containers, b.fds, b.containers)
 }
 
 // rssKiB is a daemon's resident set (VmRSS) in KiB: the process pid's and

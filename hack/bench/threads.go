@@ -15,7 +15,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"text/tabwriter"
 	"time"
 )
@@ -65,16 +64,9 @@ func runThreadsBench(e *env) error {
 	if err != nil {
 		return err
 	}
-	out, err := e.runChild("threads", cg,
-		"-duration", (e.duration / time.Duration(e.rounds)).String(),
-		"-rounds", strconv.Itoa(e.rounds),
-		"-targets", string(spec))
-	if err != nil {
-		return err
-	}
 	var res []threadsResult
-	if err := json.Unmarshal(out, &res); err != nil {
-		return fmt.Errorf("threads child output: %w", err)
+	if err := e.runRounds(&res, "threads", cg, "-targets", string(spec)); err != nil {
+		return err
 	}
 	get := func(target string, i int) threadsResult {
 		for _, r := range res {

@@ -10,6 +10,8 @@
 #                450 s here under TCG, and CI machines have been seen
 #                2.6 times slower)
 #   VM_ACCEL     kvm, tcg or auto (kvm when /dev/kvm works, else tcg)
+#   VM_KVM_WAIT  seconds a KVM guest may stay silent before the run
+#                falls back to TCG (90)
 #   VM_RUN       a -test.run regex, to run only some tests
 #   VM_MEM       guest memory in MiB (2048)
 #   VM_CPUS      guest vCPUs (2)
@@ -65,6 +67,7 @@ boot() { # boot ACCEL CPU: runs the VM, console to stdout and $log
 		-drive file="$out/tmp.img",format=raw,if=virtio,cache=unsafe \
 		-drive file="$out/swap.img",format=raw,if=virtio,cache=unsafe \
 		-nic none -display none -monitor none -serial stdio -no-reboot \
+		-pidfile "$out/qemu.pid" \
 		</dev/null 2>&1 | tr -d '\r' | tee "$log"
 	qemu_rc=${PIPESTATUS[0]}
 	set -e
@@ -76,10 +79,32 @@ if [ "$accel" = auto ]; then
 	[ -r /dev/kvm ] && [ -w /dev/kvm ] && accel=kvm
 fi
 if [ "$accel" = kvm ]; then
+	# /dev/kvm can exist and still fail: under some nested virtualisation
+	# qemu dies before the guest prints anything (an MSR refused), under
+	# other it spins without the guest ever printing. A guest whose init
+	# has not spoken within kvm_wait seconds (it does within 2 here when
+	# KVM works, 6 under TCG) is stopped, and the run goes on under TCG.
+	kvm_wait=${VM_KVM_WAIT:-90}
+	rm -f "$out/qemu.pid" "$out/kvm-stalled"
+	: >"$log"
+	(
+		for _ in $(seq "$kvm_wait"); do
+			sleep 1
+			grep -q -a '^vm-init:' "$log" 2>/dev/null && exit 0
+		done
+		if [ -s "$out/qemu.pid" ]; then
+			: >"$out/kvm-stalled"
+			kill "$(cat "$out/qemu.pid")" 2>/dev/null
+		fi
+	) &
+	watcher=$!
 	boot kvm host
-	# /dev/kvm can exist and still fail (nested virtualisation refusing an
-	# MSR): qemu then dies before the guest prints anything. Use TCG.
-	if [ "$qemu_rc" != 0 ] && ! grep -q '^vm-init:' "$log"; then
+	kill "$watcher" 2>/dev/null || true
+	wait "$watcher" 2>/dev/null || true
+	if [ -e "$out/kvm-stalled" ]; then
+		echo "vm: KVM gave no guest output within ${kvm_wait}s; retrying under TCG"
+		accel=tcg
+	elif [ "$qemu_rc" != 0 ] && ! grep -q -a '^vm-init:' "$log"; then
 		echo "vm: KVM failed (qemu exit $qemu_rc); retrying under TCG"
 		accel=tcg
 	fi
