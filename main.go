@@ -11,8 +11,8 @@ import (
 )
 
 // The main goroutine keeps the main thread for good. Goroutines that enter
-// another mount namespace (attach, fs.AbortConnection) lock their thread
-// and end with it, and the runtime cannot end the main thread: it would
+// another mount namespace (nsthread: attach, fs.AbortConnection) lock their
+// thread and end with it, and the runtime cannot end the main thread: it would
 // park it, still in that namespace, and /proc/self (the main thread's) would
 // then show that namespace's mounts to every later mountinfo read.
 func init() { runtime.LockOSThread() }

@@ -57,21 +57,14 @@ func startSeccompAgent(path string, src seccompagent.Source, log *slog.Logger, l
 			log.Info("seccomp agent: took over the holder's listeners", "listeners", len(held))
 		}()
 	}
+	off := func() {
+		if served != nil {
+			served.on.Store(false)
+		}
+	}
 	done := make(chan struct{})
-	go func() {
-		a.Serve(ctx)
-		if served != nil {
-			served.on.Store(false)
-		}
-		close(done)
-	}()
-	return func() {
-		if served != nil {
-			served.on.Store(false)
-		}
-		cancel()
-		<-done
-	}, served
+	go func() { a.Serve(ctx); off(); close(done) }()
+	return func() { off(); cancel(); <-done }, served
 }
 
 // agentServing is the seccomp agent as the NRI plugin asks about it

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"runtime"
 	"strconv"
 	"strings"
 
@@ -13,6 +12,7 @@ import (
 
 	cgfs "github.com/cgprocfs/cgprocfs/fs"
 	"github.com/cgprocfs/cgprocfs/kernelfs"
+	"github.com/cgprocfs/cgprocfs/nsthread"
 )
 
 // Attacher binds the files of the cgprocfs mount at Mountpoint into
@@ -249,10 +249,8 @@ func moveMount(tree int, target string, flags int) error {
 // that has exited.
 var errProcessGone = errors.New("the process is gone")
 
-// inMountNS runs fn on a new OS thread that entered pid's mount namespace.
-// The thread stays locked to its goroutine, which ends after fn: the Go
-// runtime then ends the thread rather than run other goroutines in the
-// container's namespace.
+// inMountNS runs fn on a new OS thread that entered pid's mount namespace
+// and ends with fn (nsthread).
 func inMountNS(pid int, fn func() error) error {
 	nsfd, err := unix.Open("/proc/"+strconv.Itoa(pid)+"/ns/mnt", unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ESRCH) {
@@ -262,20 +260,15 @@ func inMountNS(pid int, fn func() error) error {
 		return fmt.Errorf("opening the mount namespace of pid %d: %w", pid, err)
 	}
 	defer unix.Close(nsfd)
-	done := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
+	return nsthread.Run(func() error {
 		// setns into a mount namespace needs a thread that does not
 		// share its filesystem attributes (root, cwd) with others.
 		if err := unix.Unshare(unix.CLONE_FS); err != nil {
-			done <- fmt.Errorf("unshare(CLONE_FS): %w", err)
-			return
+			return fmt.Errorf("unshare(CLONE_FS): %w", err)
 		}
 		if err := unix.Setns(nsfd, unix.CLONE_NEWNS); err != nil {
-			done <- fmt.Errorf("entering the mount namespace of pid %d: %w", pid, err)
-			return
+			return fmt.Errorf("entering the mount namespace of pid %d: %w", pid, err)
 		}
-		done <- fn()
-	}()
-	return <-done
+		return nil
+	}, fn)
 }

@@ -11,7 +11,6 @@ import (
 	"hash/fnv"
 	"os"
 	"path"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,6 +21,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cgprocfs/cgprocfs/kernelfs"
+	"github.com/cgprocfs/cgprocfs/nsthread"
 )
 
 // Handing the FUSE connection from one server process to the next (an
@@ -196,12 +196,12 @@ func ConnectionID(mountpoint string) (string, error) {
 // read waiting for ever; this is what ends them.
 //
 // Where fusectl is not mounted (a host without systemd), it mounts one for
-// the moment in a mount namespace of a thread of its own, which the Go
-// runtime ends with it, so the host sees no mount.
+// the moment in a mount namespace of a thread of its own (nsthread), so the
+// host sees no mount.
 func AbortConnection(id string) error {
 	err := writeAbort(id)
 	if errors.Is(err, os.ErrNotExist) {
-		err = inPrivateMountNS(func() error {
+		err = nsthread.Run(privateMountNS, func() error {
 			if err := unix.Mount("fusectl", fusectlDir, "fusectl", 0, ""); err != nil {
 				return fmt.Errorf("mounting fusectl: %w", err)
 			}
@@ -222,24 +222,16 @@ func writeAbort(id string) error {
 	return os.WriteFile(path.Join(fusectlDir, id, "abort"), []byte("1"), 0)
 }
 
-// inPrivateMountNS runs f on a thread in a mount namespace of its own (no
-// propagation to the host's), which is never reused: the goroutine ends
-// locked to it, so the runtime ends the thread.
-func inPrivateMountNS(f func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked, on purpose
-		if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
-			errc <- fmt.Errorf("a mount namespace of its own: %w", err)
-			return
-		}
-		if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
-			errc <- fmt.Errorf("making its mounts private: %w", err)
-			return
-		}
-		errc <- f()
-	}()
-	return <-errc
+// privateMountNS gives the calling thread a mount namespace of its own,
+// with no propagation to the host's.
+func privateMountNS() error {
+	if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
+		return fmt.Errorf("a mount namespace of its own: %w", err)
+	}
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		return fmt.Errorf("making its mounts private: %w", err)
+	}
+	return nil
 }
 
 // handoverFS sits between the kernel and go-fuse's bridge: it gives the

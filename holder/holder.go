@@ -418,20 +418,13 @@ func (h *holder) start(adopt bool, predecessor int) (*server, error) {
 
 // listen reads the server's messages until it closes the socket.
 func (h *holder) listen(link *net.UnixConn, s *server) {
-	buf := make([]byte, 4096)
-	oob := make([]byte, syscall.CmsgSpace(2*4))
-	for {
-		n, oobn, _, _, err := link.ReadMsgUnix(buf, oob)
-		if err != nil || n == 0 {
-			return
-		}
-		msg := string(buf[:n])
+	readMessages(link, func(msg string, oob []byte) {
 		switch {
 		case strings.HasPrefix(msg, msgKeep+" "):
-			fds, err := receiveFds(oob[:oobn], 2)
+			fds, err := receiveFds(oob, 2)
 			if err != nil {
 				h.Log.Error("a seccomp listener from the server could not be received; its container's sysinfo fails with ENOSYS after a server crash", "err", err)
-				continue
+				return
 			}
 			h.notify.add(s.pid, strings.TrimPrefix(msg, msgKeep+" "), fds[0], fds[1])
 		case strings.HasPrefix(msg, msgDrop+" "):
@@ -450,15 +443,30 @@ func (h *holder) listen(link *net.UnixConn, s *server) {
 		case msg == msgDrained:
 			s.events <- msg
 		case strings.HasPrefix(msg, msgMounted+" "):
-			c, err := receiveConn(strings.TrimPrefix(msg, msgMounted+" "), oob[:oobn])
+			c, err := receiveConn(strings.TrimPrefix(msg, msgMounted+" "), oob)
 			if err != nil {
 				h.Log.Error("the server's connection could not be received; a server crash will end it", "err", err)
-				continue
+				return
 			}
 			s.conn <- c
 		case msg == msgReady:
 			s.events <- msg
 		}
+	})
+}
+
+// readMessages calls handle with each message (one per datagram) read from
+// c and the control data that came with it, until c is closed.
+func readMessages(c *net.UnixConn, handle func(msg string, oob []byte)) {
+	buf := make([]byte, 4096)
+	// Room for the two descriptors a message carries at most.
+	oob := make([]byte, syscall.CmsgSpace(2*4))
+	for {
+		n, oobn, _, _, err := c.ReadMsgUnix(buf, oob)
+		if err != nil || n == 0 {
+			return
+		}
+		handle(string(buf[:n]), oob[:oobn])
 	}
 }
 
@@ -555,21 +563,14 @@ func FromEnv() (*Link, error) {
 
 // read handles the holder's messages until the socket closes.
 func (l *Link) read() {
-	buf := make([]byte, 4096)
-	oob := make([]byte, syscall.CmsgSpace(2*4))
 	var held []seccompagent.Held
-	for {
-		n, oobn, _, _, err := l.conn.ReadMsgUnix(buf, oob)
-		if err != nil || n == 0 {
-			return
-		}
-		msg := string(buf[:n])
+	readMessages(l.conn, func(msg string, oob []byte) {
 		switch {
 		case strings.HasPrefix(msg, msgHeld+" "):
-			fds, err := receiveFds(oob[:oobn], 2)
+			fds, err := receiveFds(oob, 2)
 			if err != nil {
 				slog.Error("a seccomp listener from the holder could not be received: its container's notified calls wait until this server ends", "err", err)
-				continue
+				return
 			}
 			held = append(held, seccompagent.Held{Container: strings.TrimPrefix(msg, msgHeld+" "), Notify: fds[0], Slot: fds[1]})
 		case msg == msgHeldEnd:
@@ -594,7 +595,7 @@ func (l *Link) read() {
 				l.conn.Write([]byte(msgDrained))
 			}()
 		}
-	}
+	})
 }
 
 // Keep gives the holder a copy of a container's seccomp listener fd and

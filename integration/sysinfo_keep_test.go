@@ -185,7 +185,12 @@ func sysinfoAcross(t *testing.T, upgrade bool) {
 		return l.Own > resumed.Own
 	})
 	back := time.Since(act)
-	time.Sleep(300 * time.Millisecond)
+	// Some more calls after the first the new server answered, so that
+	// the figures below cover its steady answering too.
+	poll(t, 20*time.Second, "more calls answered by the new server", func() bool {
+		l, _ := w.last()
+		return l.Own >= resumed.Own+20
+	})
 	after, _ := w.last()
 	gap := w.longestGap(act)
 	host := after.Host - before.Host

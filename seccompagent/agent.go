@@ -79,6 +79,12 @@ func (a *Agent) SetKeeper(k Keeper) {
 	a.mu.Unlock()
 }
 
+func (a *Agent) currentKeeper() Keeper {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.keeper
+}
+
 // Resume watches the listener fds a previous agent watched; the fds are
 // the agent's from then on (closed on error). Call it before Serve.
 func (a *Agent) Resume(held []Held) {
@@ -276,10 +282,7 @@ func (a *Agent) receive(ctx context.Context, conn *net.UnixConn) {
 		return
 	}
 	var sl *slot
-	a.mu.Lock()
-	keeper := a.keeper
-	a.mu.Unlock()
-	if keeper != nil {
+	if keeper := a.currentKeeper(); keeper != nil {
 		// Held before the first notification is received, so that
 		// none is ever lost with this process.
 		if sl, err = newSlot(); err == nil {
@@ -461,14 +464,9 @@ func (a *Agent) watch(f *os.File, sl *slot, id string) {
 		if sl == nil {
 			return
 		}
-		if release {
-			a.mu.Lock()
-			keeper := a.keeper
-			a.mu.Unlock()
-			if keeper != nil {
-				if err := keeper.Drop(sl.ino); err != nil {
-					a.log.Error("seccomp agent: the holder keeps a listener no server answers; its container's notified calls wait until the holder ends", "id", id, "err", err)
-				}
+		if keeper := a.currentKeeper(); release && keeper != nil {
+			if err := keeper.Drop(sl.ino); err != nil {
+				a.log.Error("seccomp agent: the holder keeps a listener no server answers; its container's notified calls wait until the holder ends", "id", id, "err", err)
 			}
 		}
 		sl.close()
@@ -481,6 +479,10 @@ func (a *Agent) watch(f *os.File, sl *slot, id string) {
 	w := &watcher{a: a, rc: rc, id: id}
 	for {
 		var n seccompNotif
+		into := &n
+		if sl != nil {
+			into = sl.notif()
+		}
 		var recvErr error
 		hup := false
 		err := rc.Read(func(fd uintptr) bool {
@@ -488,12 +490,10 @@ func (a *Agent) watch(f *os.File, sl *slot, id string) {
 			switch {
 			case err != nil:
 				recvErr = err
-			case ev&unix.POLLIN != 0 && sl != nil:
-				if recvErr = recvInto(fd, sl.notif()); recvErr == nil {
-					n = *sl.notif()
-				}
 			case ev&unix.POLLIN != 0:
-				n, recvErr = recv(fd)
+				if recvErr = recv(fd, into); recvErr == nil {
+					n = *into
+				}
 			case ev&(unix.POLLHUP|unix.POLLERR|unix.POLLNVAL) != 0:
 				hup = true
 			default:

@@ -3,7 +3,6 @@ package seccompagent
 import (
 	"errors"
 	"fmt"
-	"os"
 	"sync/atomic"
 	"unsafe"
 
@@ -137,10 +136,4 @@ func AnswerLeft(notify, slotFd int) (answered bool, err error) {
 func Gone(notify int) bool {
 	ev, err := pollNow(notify)
 	return err == nil && ev&(unix.POLLHUP|unix.POLLERR|unix.POLLNVAL) != 0
-}
-
-// IsListener tells whether fd is a seccomp listener fd.
-func IsListener(fd int) bool {
-	target, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", fd))
-	return err == nil && target == "anon_inode:seccomp notify"
 }

@@ -64,17 +64,8 @@ func TestAnswerLeftContinuesWhatADeadAgentReceived(t *testing.T) {
 	var buf [procfiles.SysinfoSize]byte
 	th.fns <- func() { errno <- rawSysinfo(&buf) }
 	// The dead agent's part: receive into the slot, never answer.
-	for {
-		ev, err := pollNow(fd)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if ev&unix.POLLIN != 0 {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
-	if err := recvInto(uintptr(fd), sl.notif()); err != nil {
+	waitReadable(t, fd, 5*time.Second)
+	if err := recv(uintptr(fd), sl.notif()); err != nil {
 		t.Fatal(err)
 	}
 	if sl.id() == 0 {
@@ -154,5 +145,32 @@ func TestDrainedAgentsListenersResumeInTheNext(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("the next agent did not answer the waiting call")
+	}
+}
+
+// waitReadable waits until fd polls readable (a notification is there),
+// failing the test after timeout.
+func waitReadable(t *testing.T, fd int, timeout time.Duration) {
+	t.Helper()
+	p := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	deadline := time.Now().Add(timeout)
+	for {
+		left := time.Until(deadline)
+		if left <= 0 {
+			t.Fatalf("no notification on fd %d within %v", fd, timeout)
+		}
+		n, err := unix.Poll(p, int(left.Milliseconds())+1)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n > 0 && p[0].Revents&unix.POLLIN != 0 {
+			return
+		}
+		if n > 0 {
+			t.Fatalf("fd %d polled %#x, not readable", fd, p[0].Revents)
+		}
 	}
 }

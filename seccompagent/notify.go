@@ -75,19 +75,12 @@ func ioctl(fd uintptr, req uint, arg unsafe.Pointer) error {
 	}
 }
 
-// recv takes the next notification. It must be called only when the fd
-// polls readable: the ioctl itself waits for one, with no timeout. It
-// fails with ENOENT when the caller was killed after the poll.
-func recv(fd uintptr) (seccompNotif, error) {
-	// The kernel refuses (EINVAL) a struct that is not zeroed.
-	var n seccompNotif
-	err := ioctl(fd, unix.SECCOMP_IOCTL_NOTIF_RECV, unsafe.Pointer(&n))
-	return n, err
-}
-
-// recvInto is recv into n, which must be zero (a slot's struct, which the
-// kernel fills in the ioctl itself).
-func recvInto(fd uintptr, n *seccompNotif) error {
+// recv takes the next notification into n, which must be zero (the
+// kernel refuses, EINVAL, a struct that is not): a slot's struct, which the
+// kernel fills in the ioctl itself, or the caller's. It must be called only
+// when the fd polls readable: the ioctl itself waits for one, with no
+// timeout. It fails with ENOENT when the caller was killed after the poll.
+func recv(fd uintptr, n *seccompNotif) error {
 	return ioctl(fd, unix.SECCOMP_IOCTL_NOTIF_RECV, unsafe.Pointer(n))
 }
 

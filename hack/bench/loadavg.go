@@ -101,7 +101,7 @@ func runLoadavgBench(e *env) error {
 	start := time.Now()
 	var holders []*exec.Cmd
 	var stdins []io.Closer
-	defer func() {
+	stopHolders := func() {
 		for _, w := range stdins {
 			w.Close()
 		}
@@ -109,7 +109,9 @@ func runLoadavgBench(e *env) error {
 			c.Process.Kill()
 			c.Wait()
 		}
-	}()
+		stdins, holders = nil, nil
+	}
+	defer stopHolders()
 	self, err := os.Executable()
 	if err != nil {
 		return err
@@ -192,14 +194,7 @@ func runLoadavgBench(e *env) error {
 	fmt.Printf("(per cgroup: CPU time per 5 s sampling round / %d cgroups; target: cgprocfs under 1%% of a core)\n", n)
 
 	// The containers go: what the shared daemon keeps for them must go too.
-	for _, w := range stdins {
-		w.Close()
-	}
-	for _, c := range holders {
-		c.Process.Kill()
-		c.Wait()
-	}
-	stdins, holders = nil, nil
+	stopHolders()
 	for _, cg := range cgs {
 		for _, dir := range cg.dirs {
 			removeCgroup(dir)
