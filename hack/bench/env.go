@@ -44,8 +44,9 @@ type env struct {
 	baselineBin string
 	baseline    *daemon
 	lxcfs       *daemon
-	// goFloor adds the Go floor to the files benchmark (-go-floor).
-	goFloor  bool
+	// goFloors adds the Go floors to the files benchmark (off with
+	// -no-go-floors).
+	goFloors bool
 	lxcfsErr error
 	lxcfsSet bool
 }

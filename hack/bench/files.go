@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -54,7 +55,8 @@ const (
 	targetBaseline = "baseline"
 	targetLxcfs    = "lxcfs"
 	targetFloor    = "C floor"
-	targetGoFloor  = "Go floor"
+	targetGoRaw    = "Go raw"
+	targetGoTree   = "Go tree"
 	targetHost     = "host"
 )
 
@@ -239,33 +241,38 @@ func runFiles(e *env) error {
 	}
 
 	// The floors serve, with no work per open, the bytes cgprocfs gave
-	// the check. The C floor (floor/floor.c, libfuse's low-level API) is
-	// what any FUSE daemon pays in round trips here; the Go floor
-	// (-go-floor: cgprocfs's own tree in this process) is what cgprocfs's
-	// serving path adds to that before any content is built.
+	// the check, each from a process of its own. The C floor
+	// (floor/floor.c, libfuse's low-level API) is what any FUSE daemon
+	// pays in round trips here; the Go raw floor (go-fuse's raw API) what
+	// any daemon on go-fuse pays; the Go tree floor (cgprocfs's own tree)
+	// what cgprocfs's serving path adds before any content is built
+	// (gofloor.go).
 	var contents [][]byte
+	var paths []string
 	for _, s := range specs {
 		contents = append(contents, read[[2]string{s.Name, targetCgprocfs}].Content)
+		paths = append(paths, s.Path)
 	}
 	cfloor, err := startCFloor(e, "cfloor", contents)
 	if err != nil {
 		return err
 	}
-	var gofloor string
-	if e.goFloor {
-		content := map[string][]byte{}
-		for i, s := range specs {
-			content[s.Path] = contents[i]
+	var goraw, gotree *daemon
+	if e.goFloors {
+		if goraw, err = startGoFloor(e, "goraw", floorRaw, paths, contents); err != nil {
+			return err
 		}
-		if gofloor, err = mountGoFloor(e, content); err != nil {
+		if gotree, err = startGoFloor(e, "gotree", floorTree, paths, contents); err != nil {
 			return err
 		}
 	}
 	for i, s := range specs {
 		at := slices.IndexFunc(s.Targets, func(t fileTarget) bool { return t.Name == targetHost })
 		floors := []fileTarget{{targetFloor, filepath.Join(cfloor.mountpoint, strconv.Itoa(i)), cfloor.cmd.Process.Pid}}
-		if gofloor != "" {
-			floors = append(floors, fileTarget{targetGoFloor, filepath.Join(gofloor, s.Path), 0})
+		if e.goFloors {
+			floors = append(floors,
+				fileTarget{targetGoRaw, filepath.Join(goraw.mountpoint, strconv.Itoa(i)), goraw.cmd.Process.Pid},
+				fileTarget{targetGoTree, filepath.Join(gotree.mountpoint, s.Path), gotree.cmd.Process.Pid})
 		}
 		specs[i].Targets = slices.Insert(s.Targets, at, floors...)
 	}
@@ -286,8 +293,8 @@ func runFiles(e *env) error {
 		targets = append(targets, targetLxcfs)
 	}
 	targets = append(targets, targetFloor)
-	if gofloor != "" {
-		targets = append(targets, targetGoFloor)
+	if e.goFloors {
+		targets = append(targets, targetGoRaw, targetGoTree)
 	}
 	targets = append(targets, targetHost)
 	for _, s := range specs {
@@ -295,7 +302,7 @@ func runFiles(e *env) error {
 		for _, t := range targets {
 			if c, ok := read[[2]string{s.Name, t}]; ok && c.Err == "" {
 				sizes = append(sizes, fmt.Sprintf("%s %d", t, len(c.Content)))
-			} else if t != targetFloor && t != targetGoFloor {
+			} else if t != targetFloor && t != targetGoRaw && t != targetGoTree {
 				sizes = append(sizes, t+" -")
 			}
 		}
@@ -309,6 +316,10 @@ func runFiles(e *env) error {
 	fmt.Println()
 	printFilesTable(os.Stdout, specs, targets, res)
 	fmt.Println()
+	if e.goFloors {
+		printFloorsTable(os.Stdout, specs, res)
+		fmt.Println()
+	}
 	printCPUTable(os.Stdout, specs, res, lx != nil)
 	return nil
 }
@@ -516,7 +527,15 @@ func (r *loopResult) add(o loopResult) {
 // readLoop runs n readers for d, each on its own OS thread doing
 // open+read-until-EOF+close with raw syscalls. Failures are counted, not
 // fatal: they show in the table.
+//
+// The collector is off while they read and runs after: this process sits
+// in the benchmark cgroup under its CPU quota, and a collection during a
+// turn (of the latencies earlier turns kept) spent the readers' quota and
+// halved the reads/s of whichever targets it hit (loadavg and uptime after
+// meminfo's turns, the C floor's as well). One turn allocates a few MB.
 func readLoop(path string, n int, d time.Duration) loopResult {
+	defer runtime.GC()
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
 	var (
 		wg    sync.WaitGroup
 		mu    sync.Mutex

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	_ "embed"
 	"fmt"
 	"os"
@@ -9,9 +8,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
-
-	cgfs "github.com/cgprocfs/cgprocfs/fs"
 )
 
 // floorSource is the C floor: a minimal libfuse3 low-level server serving
@@ -50,32 +46,4 @@ func startCFloor(e *env, name string, contents [][]byte) (*daemon, error) {
 		files = append(files, f)
 	}
 	return e.startDaemonReady("C floor", files[0], "0", bin, files...)
-}
-
-// mountGoFloor mounts cgprocfs's FUSE tree in this process with one file
-// per entry of content (a path under the mount point and its fixed bytes),
-// and returns the mount point: the Go floor, what cgprocfs's serving path
-// costs with no content to build. It is unmounted at cleanup.
-func mountGoFloor(e *env, content map[string][]byte) (string, error) {
-	mp := filepath.Join(e.tmp, "gofloor")
-	if err := os.MkdirAll(mp, 0o755); err != nil {
-		return "", err
-	}
-	var files []cgfs.File
-	for path, data := range content {
-		files = append(files, cgfs.File{
-			Path:    path,
-			Content: func(context.Context, uint32) ([]byte, error) { return data, nil },
-		})
-	}
-	server, err := cgfs.Mount(mp, files, cgfs.Options{})
-	if err != nil {
-		return "", fmt.Errorf("mounting the Go floor: %w", err)
-	}
-	e.defer_(func() {
-		if server.Unmount() != nil {
-			syscall.Unmount(mp, syscall.MNT_DETACH)
-		}
-	})
-	return mp, nil
 }

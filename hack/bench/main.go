@@ -2,7 +2,7 @@
 // host's own files and, when installed, LXCFS, in one run on one machine, so
 // that the figures are ratios taken under the same noise.
 //
-// Usage: go run ./hack/bench -bin bin/cgprocfs [-duration 1.5s] [-rounds 3] [-only files] [-files meminfo,stat] [-go-floor]
+// Usage: go run ./hack/bench -bin bin/cgprocfs [-duration 1.5s] [-rounds 3] [-only files] [-files meminfo,stat] [-no-go-floors]
 //
 // Layout, for whoever adds a benchmark:
 //   - main.go (this file): flags, the benchmark registry, the parent/child
@@ -14,8 +14,8 @@
 //   - stats.go: latency summaries and the table.
 //   - files.go: the open+read+close benchmark of every served file, with
 //     the daemons' CPU time per read; floor.go and floor/floor.c: the C
-//     floor (libfuse3's low-level API, built with gcc) it compares against,
-//     and the Go floor (-go-floor).
+//     floor (libfuse3's low-level API, built with gcc) it compares against;
+//     gofloor.go: the two Go floors (go-fuse's raw API, cgprocfs's tree).
 //   - threads.go: stat and loadavg from a cgroup of 10 threads and of 1,000.
 //   - loadavg.go: the CPU cost of tracking the load of many cgroups, and
 //     (scale.go) the read cost and RSS with 10 and with 1,000 tracked.
@@ -79,6 +79,9 @@ func main() {
 	if len(os.Args) >= 4 && os.Args[1] == childFlag {
 		os.Exit(childMain(os.Args[2], os.Args[3], os.Args[4:]))
 	}
+	if len(os.Args) >= 2 && os.Args[1] == serveFloorFlag {
+		os.Exit(serveFloorMain(os.Args[2:]))
+	}
 
 	var names []string
 	for _, b := range benchmarks {
@@ -93,7 +96,7 @@ func main() {
 	files := flag.String("files", "", "files: comma-separated files to read, of: "+fileNames()+" (default all)")
 	noLxcfs := flag.Bool("no-lxcfs", false, "leave LXCFS out even when it is installed")
 	baseline := flag.String("baseline", "", "files: a second cgprocfs binary (an earlier build) measured beside -bin in the same run")
-	goFloor := flag.Bool("go-floor", false, "files: add the Go floor, cgprocfs's own tree in the bench process serving fixed bytes, as a target")
+	noGoFloors := flag.Bool("no-go-floors", false, "files: leave out the two Go floors (go-fuse's raw API and cgprocfs's own tree serving fixed bytes)")
 	cpuprofile := flag.String("cpuprofile", "", "write the cgprocfs daemon's CPU profile to this file (needs its hidden --cpuprofile flag)")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: %s [flags]\n\nbenchmarks:\n", os.Args[0])
@@ -136,7 +139,7 @@ func main() {
 		os.Exit(1)
 	}
 	e.files = picked
-	e.goFloor = *goFloor
+	e.goFloors = !*noGoFloors
 	if *baseline != "" {
 		if e.baselineBin, err = filepath.Abs(*baseline); err != nil {
 			fmt.Fprintln(os.Stderr, "bench: -baseline:", err)

@@ -117,6 +117,42 @@ func printFilesTable(w io.Writer, specs []fileSpec, targets []string, res []file
 	fmt.Fprintln(w, "(targets: /lxcfs at least 1.5x with 1 and 8 readers, /floor at least 0.8x with 1 reader, p99/floor at most 1x with 8 readers)")
 }
 
+// printFloorsTable sets the targets against what the floors reach in the
+// same run: how far go-fuse's raw API and cgprocfs's tree get of the C
+// floor serving the same bytes, and what each target asks of the raw
+// floor (above 1x: more than any daemon on go-fuse did here with no work
+// per open).
+func printFloorsTable(w io.Writer, specs []fileSpec, res []fileResult) {
+	find := func(file, target string, readers int) summary {
+		for _, r := range res {
+			if r.File == file && r.Target == target && r.Readers == readers {
+				return r.summary
+			}
+		}
+		return summary{Target: target, Readers: readers}
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "file\treaders\tGo raw/C floor\tGo tree/C floor\tcgprocfs/Go tree\t1.5x lxcfs/Go raw\t0.8x C floor/Go raw\tC floor p99/Go raw p99\t")
+	for _, s := range specs {
+		for _, n := range readerCounts {
+			c, raw, tree := find(s.Name, targetFloor, n), find(s.Name, targetGoRaw, n), find(s.Name, targetGoTree, n)
+			cg, lx := find(s.Name, targetCgprocfs, n), find(s.Name, targetLxcfs, n)
+			floorAsk, p99Ask := "-", "-"
+			if n == 1 {
+				floorAsk = ratio(0.8*c.PerSecond(), raw.PerSecond())
+			} else {
+				p99Ask = ratio(float64(c.P99), float64(raw.P99))
+			}
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t\n", s.Name, n,
+				ratio(raw.PerSecond(), c.PerSecond()), ratio(tree.PerSecond(), c.PerSecond()),
+				ratio(cg.PerSecond(), tree.PerSecond()), ratio(1.5*lx.PerSecond(), raw.PerSecond()),
+				floorAsk, p99Ask)
+		}
+	}
+	tw.Flush()
+	fmt.Fprintln(w, "(reads/s ratios; the last three: what a target asks of go-fuse's raw API serving fixed bytes, above 1x more than it reached)")
+}
+
 // printCPUTable shows the daemons' CPU time (utime+stime) per 10,000
 // reads, over both reader counts, per file and in all.
 func printCPUTable(w io.Writer, specs []fileSpec, res []fileResult, lxcfs bool) {
@@ -136,7 +172,7 @@ func printCPUTable(w io.Writer, specs []fileSpec, res []fileResult, lxcfs bool) 
 		return cpu / float64(reads) * 10000
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "CPU s per 10,000 reads\tcgprocfs\tlxcfs\tC floor\tcgprocfs/lxcfs\tcgprocfs/floor\t")
+	fmt.Fprintln(tw, "CPU s per 10,000 reads\tcgprocfs\tlxcfs\tC floor\tGo raw\tGo tree\tcgprocfs/lxcfs\tcgprocfs/floor\tGo raw/lxcfs\t")
 	names := []string{}
 	for _, s := range specs {
 		names = append(names, s.Name)
@@ -146,6 +182,8 @@ func printCPUTable(w io.Writer, specs []fileSpec, res []fileResult, lxcfs bool) 
 		c := per10k(per(f, targetCgprocfs))
 		l := per10k(per(f, targetLxcfs))
 		fl := per10k(per(f, targetFloor))
+		raw := per10k(per(f, targetGoRaw))
+		tree := per10k(per(f, targetGoTree))
 		name := f
 		if f == "" {
 			name = "all files"
@@ -154,10 +192,18 @@ func printCPUTable(w io.Writer, specs []fileSpec, res []fileResult, lxcfs bool) 
 		if lxcfs && l > 0 {
 			lx = fmt.Sprintf("%.3f", l)
 		}
-		fmt.Fprintf(tw, "%s\t%.3f\t%s\t%.3f\t%s\t%s\t\n", name, c, lx, fl, ratio(c, l), ratio(c, fl))
+		fmt.Fprintf(tw, "%s\t%.3f\t%s\t%.3f\t%s\t%s\t%s\t%s\t%s\t\n", name, c, lx, fl, orDash(raw), orDash(tree), ratio(c, l), ratio(c, fl), ratio(raw, l))
 	}
 	tw.Flush()
-	fmt.Fprintln(w, "(the daemon's utime+stime from /proc/PID/stat around its turns, 1 and 8 readers together; ticks of 10 ms; target: cgprocfs/lxcfs at most 0.5x)")
+	fmt.Fprintln(w, "(the daemon's utime+stime from /proc/PID/stat around its turns, 1 and 8 readers together; ticks of 10 ms; target: cgprocfs/lxcfs at most 0.5x; Go raw/lxcfs: what go-fuse's raw API alone costs against it)")
+}
+
+// orDash is v with three decimals, or "-" when missing.
+func orDash(v float64) string {
+	if v <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.3f", v)
 }
 
 // ratio is a/b as "1.23x", or "-" when either is missing.
