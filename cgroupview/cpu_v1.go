@@ -122,7 +122,7 @@ func (r v1Reader) CPUQuota(c *Cgroup) (int, error) {
 	}
 	defer done()
 	n := 0
-	for i := range ds.Paths {
+	for i := range ds.limited() {
 		quota, err := ds.readLimit(i, "cpu.cfs_quota_us", buf)
 		if err != nil {
 			return 0, fmt.Errorf("cpu quota: %w", err)

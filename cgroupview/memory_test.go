@@ -2,6 +2,7 @@ package cgroupview
 
 import (
 	"errors"
+	"os"
 	"testing"
 )
 
@@ -174,5 +175,43 @@ func TestParseProcCgroup(t *testing.T) {
 	}
 	if _, err := ParseProcCgroup(v1, []byte("0::/only-v2\n")); !errors.Is(err, ErrNoCgroup) {
 		t.Errorf("v1 hierarchy with only a v2 line: %v, want ErrNoCgroup", err)
+	}
+}
+
+// TestRootLimitsNotRead: the hierarchy root's limits are the kernel's fixed
+// none, so the walks up the tree stop below the root and never pay for its
+// files. A root carrying a limit (which no kernel shows) must not count.
+func TestRootLimitsNotRead(t *testing.T) {
+	mem := t.TempDir()
+	if err := os.CopyFS(mem, os.DirFS("testdata/v1")); err != nil {
+		t.Fatal(err)
+	}
+	cpu := t.TempDir()
+	if err := os.CopyFS(cpu, os.DirFS("testdata/cpu-v1")); err != nil {
+		t.Fatal(err)
+	}
+	for f, v := range map[string]string{
+		mem + "/memory/memory.limit_in_bytes":       "1048576",
+		mem + "/memory/memory.memsw.limit_in_bytes": "1048576",
+		cpu + "/cpu/cpu.cfs_quota_us":               "1000",
+		cpu + "/cpu/cpu.cfs_period_us":              "100000",
+	} {
+		if err := os.WriteFile(f, []byte(v+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h, err := Detect(mem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := memoryOf(t, NewCgroup(h, "/docker/ctr"))
+	if err != nil || m.Limit != 1<<30 || m.SwapLimit != 1<<30 {
+		t.Errorf("memory below a limited root: limit %d swap %d, %v; want the parent's 1 GiB and 1 GiB", m.Limit, m.SwapLimit, err)
+	}
+	if h, err = Detect(cpu); err != nil {
+		t.Fatal(err)
+	}
+	if q, err := cpuQuotaOf(t, NewCgroup(h, "/sparse")); err != nil || q != 2 {
+		t.Errorf("CPU quota below a limited root: %d, %v; want the cgroup's 2", q, err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -156,4 +157,64 @@ func ownCgroupProcsFiles(t *testing.T) []string {
 		}
 	}
 	return out
+}
+
+// A cgroup removed and made again at the same path, and (v1) a cgroup
+// renamed away with another made at its path: the daemon keeps descriptors
+// of the cgroups it read, and a reader in the new cgroup must get the new
+// cgroup's figures, never the old one's through those descriptors (removal
+// fails their reads with ENODEV; a v1 rename is caught by the inode check).
+func TestCgroupMadeAgainAtTheSamePath(t *testing.T) {
+	d := startDaemon(t)
+	memTotal := func(cg *testCgroup) string {
+		t.Helper()
+		// Twice: the second read goes through the kept descriptors.
+		out := d.run(t, cg, "head -n1 /proc/meminfo >/dev/null; head -n1 /proc/meminfo; cat /sys/devices/system/cpu/online")
+		return memTotalLine(t, out) + " online " + strings.TrimSpace(out[strings.IndexByte(out, '\n')+1:])
+	}
+	setQuota := func(cg *testCgroup, cpus int) {
+		if unified {
+			cg.Set(t, "cpu", "cpu.max", fmt.Sprintf("%d 100000", cpus*100000))
+		} else {
+			cg.Set(t, "cpu", "cpu.cfs_period_us", "100000")
+			cg.Set(t, "cpu", "cpu.cfs_quota_us", strconv.Itoa(cpus*100000))
+		}
+	}
+	online := "0"
+	if runtime.NumCPU() < 2 {
+		t.Skip("needs 2 CPUs to tell a 1-CPU quota from none")
+	}
+
+	first := newCgroup(t, "again", nil)
+	first.SetMemoryLimit(t, 100*mib)
+	setQuota(first, 1)
+	if got, want := memTotal(first), kb(100*mib)+" online "+online; got != want {
+		t.Fatalf("first cgroup: %q, want %q", got, want)
+	}
+	first.remove(t)
+	again := makeCgroup(t, first.Name)
+	again.SetMemoryLimit(t, 200*mib)
+	all := fmt.Sprintf("0-%d", runtime.NumCPU()-1)
+	if got, want := memTotal(again), kb(200*mib)+" online "+all; got != want {
+		t.Fatalf("cgroup made again at the same path: %q, want %q (the removed one's figures?)", got, want)
+	}
+	if unified {
+		return // cgroup2 has no rename
+	}
+	moved := &testCgroup{Name: again.Name + "-moved"}
+	for i, dir := range again.dirs() {
+		if err := os.Rename(dir, moved.dirs()[i]); err != nil {
+			t.Fatalf("renaming %s: %v", dir, err)
+		}
+	}
+	t.Cleanup(func() { moved.remove(t) })
+	third := makeCgroup(t, again.Name)
+	third.SetMemoryLimit(t, 300*mib)
+	setQuota(third, 1)
+	if got, want := memTotal(third), kb(300*mib)+" online "+online; got != want {
+		t.Fatalf("cgroup made at the path of one renamed away: %q, want %q (the renamed one's figures?)", got, want)
+	}
+	if got, want := memTotal(moved), kb(200*mib)+" online "+all; got != want {
+		t.Fatalf("the renamed cgroup: %q, want %q", got, want)
+	}
 }

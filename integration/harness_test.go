@@ -297,6 +297,13 @@ func newCgroup(t *testing.T, name string, parent *testCgroup) *testCgroup {
 	} else {
 		rel = parent.Name + "/" + name
 	}
+	return makeCgroup(t, rel)
+}
+
+// makeCgroup creates the cgroup at rel (below the hierarchy's root) and
+// removes it, killing what runs in it, when the test ends.
+func makeCgroup(t *testing.T, rel string) *testCgroup {
+	t.Helper()
 	cg := &testCgroup{Name: rel}
 	if unified {
 		// A v2 cgroup has the controllers its parent enables in

@@ -18,11 +18,13 @@ import (
 //
 // An entry is a directory with two kinds of key and one way to stay right:
 //   - a cgroup (or other) directory, keyed by path. A descriptor stays bound
-//     to the cgroup it was opened in; a cgroup renamed away, or removed and
-//     made again at the same path, would leave descriptors of the wrong
-//     cgroup behind, so every use first checks the directory's inode by path
-//     (kernfs numbers are not reused). Mount roots, which cannot be renamed
-//     or removed, are not checked.
+//     to the cgroup it was opened in; a v1 cgroup renamed away would leave
+//     descriptors of the wrong cgroup behind, so every use of a v1 cgroup
+//     directory first checks its inode by path (kernfs numbers are not
+//     reused). cgroup2 has no rename, the sysfs directories read (CPUs,
+//     disks) are never renamed, and a removed directory's descriptors fail
+//     with ENODEV, even when another is made at the same path: those are not
+//     checked, nor are mount roots.
 //   - a process, keyed by pid: /proc/<pid> descriptors read their own
 //     process or fail with ESRCH once it is gone, even after pid reuse, so
 //     no check is needed before use.
@@ -37,9 +39,8 @@ import (
 // Only directories on cgroupfs, cgroup2, sysfs and procfs are cached: there,
 // files cannot be replaced by rename. Sysfs is kernfs as the cgroup
 // filesystems are: a read at offset 0 shows the attribute afresh, a removed
-// device's files fail with ENODEV, a renamed device's directory is caught by
-// the inode check. Fixture trees on other filesystems are read the plain
-// way.
+// device's files fail with ENODEV. Fixture trees on other filesystems are
+// read the plain way.
 
 const (
 	cgroupSuperMagic  = 0x27e0eb
@@ -66,8 +67,11 @@ type entry struct {
 	ino  uint64
 	// cacheable is false off cgroupfs and procfs: every read opens.
 	cacheable bool
-	// checkIno is set for directories that may be renamed or removed and
-	// made again: not mount roots, not processes.
+	// mayGo is set for directories that may be removed, or renamed, and
+	// made again: not mount roots, not processes. The sweep stats them.
+	mayGo bool
+	// checkIno is set for those of them that may be renamed (v1
+	// cgroups): every use stats them.
 	checkIno bool
 	// Guarded by cache.mu: the last use in unix nanoseconds and the
 	// readers holding the entry.
@@ -153,10 +157,15 @@ func (c *cache) dirEntry(path string) (*entry, error) {
 		case cgroupSuperMagic, cgroup2SuperMagic, procSuperMagic, sysfsMagic:
 			e.cacheable = true
 		}
-	}
-	if e.cacheable {
-		var parent syscall.Stat_t
-		e.checkIno = !(syscall.Stat(path+"/..", &parent) == nil && parent.Dev != st.Dev)
+		if e.cacheable {
+			var parent syscall.Stat_t
+			e.mayGo = !(syscall.Stat(path+"/..", &parent) == nil && parent.Dev != st.Dev)
+		}
+		// Only a v1 cgroup can be renamed (cgroup2 has no rename
+		// operation, and the sysfs directories read, the CPUs' and
+		// disks', are never renamed); what is removed fails its reads
+		// with ENODEV, which drops the entry, wherever it is.
+		e.checkIno = e.mayGo && fs.Type == cgroupSuperMagic
 	}
 	return c.insert(e), nil
 }
@@ -351,7 +360,7 @@ func (c *cache) sweep(idle time.Duration) {
 			c.dropLocked(e)
 			continue
 		}
-		if e.key.pid != 0 || e.checkIno {
+		if e.key.pid != 0 || e.mayGo {
 			checks = append(checks, check{e, e.path, e.ino, e.key.pid != 0})
 		}
 	}
