@@ -5,6 +5,7 @@
 package provider
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -227,11 +228,23 @@ func (t cpuTree) Content(ctx context.Context, pid uint32, rel string) ([]byte, e
 			return []byte("\n"), nil
 		}
 	}
-	data, err := readBounded(path.Join(t.hostDir(), hr))
+	name := path.Base(rel)
+	var data []byte
+	if cpuListFiles[name] || cpuMaskFiles[name] || cpuWordFiles[name] {
+		// Attributes of a page at most, read on every open by lscpu,
+		// hwloc and the like: through a kept descriptor.
+		buf := t.p.cfg.FS.GetBuf()
+		defer t.p.cfg.FS.PutBuf(buf)
+		data, err = t.p.cfg.FS.ReadRecord(path.Join(t.hostDir(), hr), buf)
+		if err == nil && m == nil {
+			data = bytes.Clone(data)
+		}
+	} else {
+		data, err = readBounded(path.Join(t.hostDir(), hr))
+	}
 	if err != nil || m == nil {
 		return data, err
 	}
-	name := path.Base(rel)
 	var out []byte
 	switch {
 	case cpuListFiles[name]:
