@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -367,5 +368,48 @@ func TestCPUConcurrentReadersSeeOwnCPUs(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Error(err)
+	}
+}
+
+// procs_running and procs_blocked come from the BPF task iterator's states
+// at most 100 ms old: busy loops in a cgroup below the container's count
+// while they run, and 150 ms after they were killed a read no longer shows
+// them (a thread scan refreshed every second would). The reading thread
+// counts as running, as in the kernel's own file.
+func TestStatRunningIsFresh(t *testing.T) {
+	d := startDaemon(t)
+	if !strings.Contains(d.logs(), "counter=bpf") {
+		t.Skip("the BPF counter does not load here")
+	}
+	ctr := newCgroup(t, "live", nil)
+	busy := newCgroup(t, "busy", ctr)
+	counts := func() string {
+		out := d.run(t, ctr, "grep -E '^procs_(running|blocked)' /proc/stat")
+		return strings.Join(strings.Fields(out), " ")
+	}
+	if got, want := counts(), "procs_running 1 procs_blocked 0"; got != want {
+		t.Fatalf("idle container: %q, want %q", got, want)
+	}
+	startBusy(t, d, busy, 3)
+	poll(t, 10*time.Second, "3 busy loops and the reader running", func() bool {
+		return counts() == "procs_running 4 procs_blocked 0"
+	})
+	for _, f := range busy.procsFiles() {
+		procs, _ := os.ReadFile(f)
+		for _, p := range strings.Fields(string(procs)) {
+			if pid, err := strconv.Atoi(p); err == nil {
+				syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+	}
+	poll(t, 10*time.Second, "the busy loops to be gone", func() bool {
+		procs, err := os.ReadFile(busy.procsFiles()[0])
+		return err == nil && len(strings.TrimSpace(string(procs))) == 0
+	})
+	// Not a poll: what is tested is that any read past the states'
+	// 100 ms age sees the kill.
+	time.Sleep(150 * time.Millisecond)
+	if got, want := counts(), "procs_running 1 procs_blocked 0"; got != want {
+		t.Fatalf("150 ms after the busy loops were killed: %q, want %q", got, want)
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"sync"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
@@ -54,6 +56,22 @@ type BPFCounter struct {
 	stale  bool
 	states map[int]byte // tid -> 'R' or 'D', this round
 	out    []byte
+
+	// live is what Fresh serves, apart from the rounds.
+	live struct {
+		sync.Mutex
+		last *TaskStates
+		out  []byte
+	}
+}
+
+// TaskStates is the host's tasks that the kernel's load average counts at
+// one moment (one run of the iterator): States maps their tids to 'R'
+// (runnable) or 'D' (uninterruptible). Shared between readers: never
+// changed.
+type TaskStates struct {
+	Taken  time.Time
+	States map[int]byte
 }
 
 // NewBPFCounter loads and attaches the task iterator and runs it once as a
@@ -111,17 +129,28 @@ func (c *BPFCounter) Name() string { return "bpf" }
 
 // run reads the iterator once into c.states.
 func (c *BPFCounter) run() error {
+	clear(c.states)
+	return c.runInto(&c.out, c.states)
+}
+
+// runInto runs the iterator once, reading its output through *out (grown
+// as needed), into states. Each run opens an iterator of its own, so the
+// rounds' runs and Fresh's may overlap.
+func (c *BPFCounter) runInto(out *[]byte, states map[int]byte) error {
 	r, err := c.iter.Open()
 	if err != nil {
 		return fmt.Errorf("starting the BPF task iterator: %w", err)
 	}
 	defer r.Close()
+	if len(*out) == 0 {
+		*out = make([]byte, 64<<10)
+	}
 	n := 0
 	for {
-		if n == len(c.out) {
-			c.out = append(c.out, make([]byte, len(c.out))...)
+		if n == len(*out) {
+			*out = append(*out, make([]byte, len(*out))...)
 		}
-		m, err := r.Read(c.out[n:])
+		m, err := r.Read((*out)[n:])
 		n += m
 		if err == io.EOF || (err == nil && m == 0) {
 			break
@@ -130,11 +159,30 @@ func (c *BPFCounter) run() error {
 			return fmt.Errorf("reading the BPF task iterator: %w", err)
 		}
 	}
-	clear(c.states)
-	if err := ParseTaskRecords(c.out[:n], c.states); err != nil {
+	if err := ParseTaskRecords((*out)[:n], states); err != nil {
 		return fmt.Errorf("BPF task iterator: %w", err)
 	}
 	return nil
+}
+
+// Fresh returns the host's task states as a run of the iterator saw them
+// at most maxAge ago, running it when the last run is older. Callers that
+// arrive during a run wait for it and share its result. Safe for
+// concurrent use, apart from the tracker's rounds (which it never
+// disturbs).
+func (c *BPFCounter) Fresh(maxAge time.Duration) (*TaskStates, error) {
+	c.live.Lock()
+	defer c.live.Unlock()
+	if l := c.live.last; l != nil && time.Since(l.Taken) <= maxAge {
+		return l, nil
+	}
+	// Taken before the run: the snapshot is no newer than its start.
+	ts := &TaskStates{Taken: time.Now(), States: map[int]byte{}}
+	if err := c.runInto(&c.live.out, ts.States); err != nil {
+		return nil, err
+	}
+	c.live.last = ts
+	return ts, nil
 }
 
 // ParseTaskRecords parses the task iterator's output, records of a native

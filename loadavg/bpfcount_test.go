@@ -4,8 +4,12 @@ import (
 	"encoding/binary"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 func records(rs ...[2]uint32) []byte {
@@ -100,5 +104,34 @@ func TestBPFCounterOwnThreads(t *testing.T) {
 	os.Remove(filepath.Join(dir, "tasks"))
 	if _, err := c.Count(fd, dir); err == nil {
 		t.Fatal("no error for a cgroup without a thread list")
+	}
+}
+
+// Fresh: a snapshot younger than maxAge is shared, an older one is replaced
+// by a new run, and a run from a locked thread sees that thread running.
+// Needs root and a kernel where the counter loads.
+func TestBPFCounterFresh(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to load BPF")
+	}
+	c, err := NewBPFCounter(testFS(t), "tasks")
+	if err != nil {
+		t.Skipf("the BPF counter does not load here: %v", err)
+	}
+	defer c.Close()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	a, err := c.Fresh(time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tid := unix.Gettid(); a.States[tid] != 'R' {
+		t.Errorf("the reading thread %d is %q in the snapshot, want R", tid, a.States[tid])
+	}
+	if b, err := c.Fresh(time.Hour); err != nil || b != a {
+		t.Errorf("a second call within maxAge ran again (%v)", err)
+	}
+	if b, err := c.Fresh(0); err != nil || b == a || !b.Taken.After(a.Taken) {
+		t.Errorf("a call past maxAge did not run again (%v)", err)
 	}
 }

@@ -27,6 +27,9 @@ type Snapshot struct {
 	Dirs []string
 	// Samples is how many samples were folded in.
 	Samples uint64
+	// Seeded is set, before the first sample, once a reader has listed
+	// the cgroup's threads into Counts (Seed).
+	Seeded bool
 }
 
 // Tracker keeps a load average for every cgroup that was read lately. Run
@@ -90,6 +93,22 @@ func (t *Tracker) Touch(dir string) *Snapshot {
 	}
 	e.lastRead.Store(t.since())
 	return e.snap.Load()
+}
+
+// Seed gives a tracked cgroup that has no sample yet the counts a reader
+// listed, so that readers until the first sample (up to a period later)
+// need not list its threads again. It does nothing once a sample landed.
+func (t *Tracker) Seed(dir string, c Counts) {
+	t.mu.RLock()
+	e := t.entries[dir]
+	t.mu.RUnlock()
+	if e == nil {
+		return
+	}
+	old := e.snap.Load()
+	if old.Samples == 0 {
+		e.snap.CompareAndSwap(old, &Snapshot{Counts: c, Dirs: old.Dirs, Seeded: true})
+	}
 }
 
 // Len is the number of tracked cgroups.

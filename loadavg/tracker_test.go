@@ -171,3 +171,22 @@ func (b *blockingCounter) Count(int, string) (Counts, error) { <-b.block; return
 func (b *blockingCounter) EndRound()                         {}
 func (b *blockingCounter) Close() error                      { return nil }
 func (b *blockingCounter) Name() string                      { return "blocking" }
+
+// Seed holds a reader's listing until the first sample, and no longer.
+func TestTrackerSeed(t *testing.T) {
+	a := t.TempDir()
+	tr := NewTracker(&fakeCounter{counts: map[string]Counts{a: {Running: 1, Total: 2}}}, 0, nil)
+	tr.Seed(a, Counts{Total: 9}) // not tracked yet: nothing
+	if s := tr.Touch(a); s.Seeded || s.Counts != (Counts{}) {
+		t.Fatalf("seeded before it was tracked: %+v", s)
+	}
+	tr.Seed(a, Counts{Total: 5, Newest: [3]int{42}})
+	if s := tr.Touch(a); !s.Seeded || s.Samples != 0 || s.Counts.Total != 5 || s.Counts.Newest[0] != 42 || len(s.Dirs) != 1 {
+		t.Fatalf("after Seed: %+v", s)
+	}
+	tr.SampleAll(1)
+	tr.Seed(a, Counts{Total: 7})
+	if s := tr.Touch(a); s.Seeded || s.Samples != 1 || s.Counts != (Counts{Running: 1, Total: 2}) {
+		t.Fatalf("a seed after the first sample was taken: %+v", s)
+	}
+}

@@ -60,7 +60,11 @@ type cpuAcct struct {
 	dir   string
 	last  int64 // CLOCK_BOOTTIME ns of the last update
 	raw   cgroupview.CPUUsage
-	waits map[int]uint64 // runqueue wait of each thread at the last update
+	waits map[int]uint64 // runqueue wait of each thread at the last scan
+	// waitGrowth is the runqueue wait the threads gained over the scans
+	// that landed since the last update (noteScan): summed once per scan,
+	// not per read, which would cost every read the container's threads.
+	waitGrowth uint64
 	lines []cpuLine
 	total cpuTimes
 	// tasks is the latest scan of the container's threads, taken at
@@ -109,9 +113,9 @@ func (s *cpuState) forget() {
 // the time since start as one interval and then forgives any excess of
 // user and system over it, as that history predates the daemon.
 //
-// waits is the runqueue wait of each of the container's threads so far;
-// a thread not seen at the last update brings all of its wait.
-func (a *cpuAcct) update(now, start int64, cpus []int, u cgroupview.CPUUsage, waits map[int]uint64) ([]cpuTimes, cpuTimes) {
+// The threads' runqueue wait comes from the scans noted since the last
+// update (noteScan).
+func (a *cpuAcct) update(now, start int64, cpus []int, u cgroupview.CPUUsage) ([]cpuTimes, cpuTimes) {
 	n := len(cpus)
 	first := a.last == 0
 	var wall uint64
@@ -157,12 +161,8 @@ func (a *cpuAcct) update(now, start int64, cpus []int, u cgroupview.CPUUsage, wa
 		spread(user, delta(u.User, a.raw.User))
 		spread(sys, delta(u.System, a.raw.System))
 	}
-	var wait uint64
-	for tid, w := range waits {
-		wait += delta(w, a.waits[tid])
-	}
-	steal := max(delta(u.Throttled, a.raw.Throttled), wait)
-	a.raw, a.waits = u, waits
+	steal := max(delta(u.Throttled, a.raw.Throttled), a.waitGrowth)
+	a.raw, a.waitGrowth = u, 0
 
 	room := make([]uint64, n)
 	var rooms uint64
@@ -191,6 +191,17 @@ func (a *cpuAcct) update(now, start int64, cpus []int, u cgroupview.CPUUsage, wa
 		out[i] = l.cpuTimes
 	}
 	return out, a.total
+}
+
+// noteScan takes a new scan of the container's threads, taken at (CLOCK_
+// BOOTTIME ns), with a.mu held: the runqueue wait each thread gained since
+// the last scan (all of it for a thread not seen then) waits for the next
+// update.
+func (a *cpuAcct) noteScan(ts taskScan, at int64) {
+	for tid, w := range ts.waits {
+		a.waitGrowth += delta(w, a.waits[tid])
+	}
+	a.waits, a.tasks, a.scanned = ts.waits, ts, at
 }
 
 // delta is cur-prev, or 0 when a counter went back (a v1 cpuacct.usage

@@ -15,14 +15,14 @@ func TestCPUAcctBusyAtQuota(t *testing.T) {
 	var a cpuAcct
 	now := int64(100 * sec)
 	u := cgroupview.CPUUsage{}
-	a.update(now, now, []int{0}, u, nil)
+	a.update(now, now, []int{0}, u)
 	for range 10 {
 		now += int64(sec)
 		u.User += sec / 2
 		u.Throttled += sec / 2
-		a.update(now, 0, []int{0}, u, nil)
+		a.update(now, 0, []int{0}, u)
 	}
-	lines, total := a.update(now, 0, []int{0}, u, nil)
+	lines, total := a.update(now, 0, []int{0}, u)
 	want := cpuTimes{User: 5 * sec, Steal: 5 * sec}
 	if total != want || lines[0] != want {
 		t.Errorf("total %+v line %+v, want %+v", total, lines[0], want)
@@ -32,11 +32,11 @@ func TestCPUAcctBusyAtQuota(t *testing.T) {
 // An idle container is idle, from its start on.
 func TestCPUAcctIdleSinceStart(t *testing.T) {
 	var a cpuAcct
-	_, total := a.update(int64(50*sec), int64(40*sec), []int{0, 1}, cgroupview.CPUUsage{User: sec}, nil)
+	_, total := a.update(int64(50*sec), int64(40*sec), []int{0, 1}, cgroupview.CPUUsage{User: sec})
 	if total != (cpuTimes{User: sec, Idle: 19 * sec}) {
 		t.Errorf("first read: %+v, want 1 s user and 19 s idle over 2 CPUs × 10 s", total)
 	}
-	lines, total := a.update(int64(51*sec), 0, []int{0, 1}, cgroupview.CPUUsage{User: sec}, nil)
+	lines, total := a.update(int64(51*sec), 0, []int{0, 1}, cgroupview.CPUUsage{User: sec})
 	if total.Idle != 21*sec || lines[0].Idle+lines[1].Idle != total.Idle {
 		t.Errorf("after a second idle: %+v, lines %+v", total, lines)
 	}
@@ -46,8 +46,8 @@ func TestCPUAcctIdleSinceStart(t *testing.T) {
 // used more than its wall time since start does not lose idle later.
 func TestCPUAcctFirstReadForgivesHistory(t *testing.T) {
 	var a cpuAcct
-	a.update(int64(10*sec), int64(10*sec), []int{0}, cgroupview.CPUUsage{User: 100 * sec}, nil)
-	_, total := a.update(int64(11*sec), 0, []int{0}, cgroupview.CPUUsage{User: 100 * sec}, nil)
+	a.update(int64(10*sec), int64(10*sec), []int{0}, cgroupview.CPUUsage{User: 100 * sec})
+	_, total := a.update(int64(11*sec), 0, []int{0}, cgroupview.CPUUsage{User: 100 * sec})
 	if total != (cpuTimes{User: 100 * sec, Idle: sec}) {
 		t.Errorf("%+v, want 100 s user then 1 s idle", total)
 	}
@@ -57,12 +57,12 @@ func TestCPUAcctFirstReadForgivesHistory(t *testing.T) {
 func TestCPUAcctBurstOwes(t *testing.T) {
 	var a cpuAcct
 	now := int64(10 * sec)
-	a.update(now, now, []int{0}, cgroupview.CPUUsage{}, nil)
-	_, total := a.update(now+int64(sec), 0, []int{0}, cgroupview.CPUUsage{User: 2 * sec}, nil)
+	a.update(now, now, []int{0}, cgroupview.CPUUsage{})
+	_, total := a.update(now+int64(sec), 0, []int{0}, cgroupview.CPUUsage{User: 2 * sec})
 	if total != (cpuTimes{User: 2 * sec}) {
 		t.Fatalf("burst: %+v", total)
 	}
-	_, total = a.update(now+int64(3*sec), 0, []int{0}, cgroupview.CPUUsage{User: 2 * sec}, nil)
+	_, total = a.update(now+int64(3*sec), 0, []int{0}, cgroupview.CPUUsage{User: 2 * sec})
 	if total != (cpuTimes{User: 2 * sec, Idle: sec}) {
 		t.Errorf("after the burst: %+v, want 1 s idle (3 s wall - 2 s user)", total)
 	}
@@ -73,19 +73,19 @@ func TestCPUAcctBurstOwes(t *testing.T) {
 func TestCPUAcctPerCPU(t *testing.T) {
 	var a cpuAcct
 	now := int64(10 * sec)
-	a.update(now, now, []int{2, 5}, cgroupview.CPUUsage{PerCPU: make([]cgroupview.CPUTime, 8)}, nil)
+	a.update(now, now, []int{2, 5}, cgroupview.CPUUsage{PerCPU: make([]cgroupview.CPUTime, 8)})
 	per := make([]cgroupview.CPUTime, 8)
 	per[2] = cgroupview.CPUTime{User: 300, System: 30}
 	per[5] = cgroupview.CPUTime{User: 100}
 	per[7] = cgroupview.CPUTime{User: 11, System: 2}
-	lines, _ := a.update(now+int64(sec), 0, []int{2, 5}, cgroupview.CPUUsage{User: 411, System: 32, PerCPU: per}, nil)
+	lines, _ := a.update(now+int64(sec), 0, []int{2, 5}, cgroupview.CPUUsage{User: 411, System: 32, PerCPU: per})
 	if lines[0].User != 306 || lines[1].User != 105 || lines[0].System != 31 || lines[1].System != 1 {
 		t.Errorf("v1 lines %+v", lines)
 	}
 
 	var b cpuAcct
-	b.update(now, now, []int{0, 1, 2}, cgroupview.CPUUsage{}, nil)
-	lines, _ = b.update(now+int64(sec), 0, []int{0, 1, 2}, cgroupview.CPUUsage{User: 3 * sec, System: 301}, nil)
+	b.update(now, now, []int{0, 1, 2}, cgroupview.CPUUsage{})
+	lines, _ = b.update(now+int64(sec), 0, []int{0, 1, 2}, cgroupview.CPUUsage{User: 3 * sec, System: 301})
 	if lines[0].User != sec || lines[2].User != sec || lines[0].System != 101 || lines[2].System != 100 {
 		t.Errorf("v2 lines %+v", lines)
 	}
@@ -129,7 +129,7 @@ func TestCPUAcctMonotonic(t *testing.T) {
 			u.System += uint64(r.Int64N(int64(wall + 1)))
 		}
 		u.Throttled += uint64(r.Int64N(int64(wall + 1)))
-		lines, total := a.update(now, now-int64(sec), cpus, u, nil)
+		lines, total := a.update(now, now-int64(sec), cpus, u)
 		if len(lines) != n {
 			t.Fatalf("step %d: %d lines for %d CPUs", step, len(lines), n)
 		}
@@ -172,18 +172,27 @@ func TestMulDivSpread(t *testing.T) {
 
 // Runqueue wait is steal too: a container whose thread waited for a busy
 // host CPU was denied it. Threads that left take their wait with them; a
-// new thread brings all of its wait.
+// new thread brings all of its wait. A scan's wait counts once, however
+// many updates (reads) come before the next scan.
 func TestCPUAcctWaitIsSteal(t *testing.T) {
 	var a cpuAcct
 	now := int64(10 * sec)
-	a.update(now, now, []int{0}, cgroupview.CPUUsage{}, map[int]uint64{7: 5 * sec})
-	_, total := a.update(now+int64(sec), 0, []int{0}, cgroupview.CPUUsage{User: sec / 4, Throttled: sec / 10}, map[int]uint64{7: 5*sec + sec/2})
+	scan := func(waits map[int]uint64) { a.noteScan(taskScan{waits: waits}, now) }
+	scan(map[int]uint64{7: 5 * sec})
+	a.update(now, now, []int{0}, cgroupview.CPUUsage{})
+	scan(map[int]uint64{7: 5*sec + sec/2})
+	_, total := a.update(now+int64(sec), 0, []int{0}, cgroupview.CPUUsage{User: sec / 4, Throttled: sec / 10})
 	if total != (cpuTimes{User: sec / 4, Steal: sec / 2, Idle: sec / 4}) {
 		t.Errorf("wait over throttling: %+v", total)
 	}
-	_, total = a.update(now+int64(2*sec), 0, []int{0}, cgroupview.CPUUsage{User: sec / 4, Throttled: sec / 10}, map[int]uint64{8: sec / 5})
+	scan(map[int]uint64{8: sec / 5})
+	_, total = a.update(now+int64(2*sec), 0, []int{0}, cgroupview.CPUUsage{User: sec / 4, Throttled: sec / 10})
 	if total.Steal != sec/2+sec/5 || total.Idle != sec/4+sec*4/5 {
 		t.Errorf("new thread: %+v", total)
+	}
+	_, total = a.update(now+int64(3*sec), 0, []int{0}, cgroupview.CPUUsage{User: sec / 4, Throttled: sec / 10})
+	if total.Steal != sec/2+sec/5 {
+		t.Errorf("an update with no new scan added steal: %+v", total)
 	}
 }
 

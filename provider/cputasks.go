@@ -3,10 +3,13 @@ package provider
 import (
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/cgprocfs/cgprocfs/caller"
 	"github.com/cgprocfs/cgprocfs/cgroupview"
+	"github.com/cgprocfs/cgprocfs/loadavg"
 )
 
 // taskScan is what the container's threads say: how many are runnable (R)
@@ -77,7 +80,7 @@ const taskScanMaxAge = int64(time.Second)
 // thread's cumulative runqueue wait whenever a new scan lands.
 func (p *Provider) latestTasks(a *cpuAcct, c *caller.Caller, now int64) taskScan {
 	if a.scanned == 0 {
-		a.tasks, a.scanned = p.scanTasks(c), now
+		a.noteScan(p.scanTasks(c), now)
 		return a.tasks
 	}
 	if now-a.scanned >= taskScanMaxAge && !a.scanning {
@@ -86,9 +89,87 @@ func (p *Provider) latestTasks(a *cpuAcct, c *caller.Caller, now int64) taskScan
 			ts := p.scanTasks(c)
 			taken, _ := bootNanos()
 			a.mu.Lock()
-			a.tasks, a.scanned, a.scanning = ts, taken, false
+			a.noteScan(ts, taken)
+			a.scanning = false
 			a.mu.Unlock()
 		})
 	}
 	return a.tasks
+}
+
+// liveMaxAge is how old the task states behind procs_running and
+// procs_blocked may be: a read of /proc/stat that finds them older runs the
+// BPF iterator again (one kernel walk for the whole host, shared by every
+// container that reads meanwhile).
+const liveMaxAge = 100 * time.Millisecond
+
+// liveTasks counts a container's running and blocked threads from the BPF
+// task iterator's host-wide states: the tids it found runnable or in
+// uninterruptible sleep (a few, whatever the containers' thread counts)
+// are each looked up in /proc/<tid>/cgroup once per snapshot, so no read
+// lists the container's threads.
+type liveTasks struct {
+	states *loadavg.BPFCounter
+
+	mu   sync.Mutex
+	snap *loadavg.TaskStates
+	// paths is the loadResource cgroup of each tid of snap ("" when it
+	// could not be read: it exited).
+	paths map[int]string
+}
+
+// liveCounts gives procs_running and procs_blocked for c, read by thread
+// reader: the container's threads (its cgroup and every one below) that
+// the kernel counted runnable or uninterruptible at most liveMaxAge ago.
+// The reading thread itself counts as running, as the kernel's own file
+// counts the thread that reads it (at the snapshot it was likely waiting
+// on this very read).
+func (p *Provider) liveCounts(c *caller.Caller, reader uint32) (running, blocked uint64, err error) {
+	l := p.live
+	snap, err := l.states.Fresh(liveMaxAge)
+	if err != nil {
+		return 0, 0, err
+	}
+	dir := c.Cgroup.Path(loadResource)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.snap != snap {
+		l.snap, l.paths = snap, make(map[int]string, len(snap.States))
+	}
+	running = 1
+	for tid, st := range snap.States {
+		if tid == int(reader) {
+			continue
+		}
+		path, ok := l.paths[tid]
+		if !ok {
+			path = p.threadCgroup(tid)
+			l.paths[tid] = path
+		}
+		if path != dir && !strings.HasPrefix(path, dir+"/") {
+			continue
+		}
+		if st == 'R' {
+			running++
+		} else {
+			blocked++
+		}
+	}
+	return running, blocked, nil
+}
+
+// threadCgroup is tid's loadResource cgroup path, "" when it cannot be
+// read (the thread exited).
+func (p *Provider) threadCgroup(tid int) string {
+	buf := p.cfg.FS.GetBuf()
+	defer p.cfg.FS.PutBuf(buf)
+	data, err := p.cfg.FS.PidFile(tid, "cgroup", buf)
+	if err != nil || len(data) == 0 {
+		return ""
+	}
+	cg, err := p.cfg.Cgroups.ParseProcCgroup(data)
+	if err != nil {
+		return ""
+	}
+	return cg.Path(loadResource)
 }

@@ -132,7 +132,7 @@ func (p *Provider) cpuReading(c *caller.Caller, cpus []int) (cpuReading, error) 
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	r := cpuReading{tasks: p.latestTasks(a, c, now)}
-	r.lines, r.total = a.update(now, start, cpus, u, r.tasks.waits)
+	r.lines, r.total = a.update(now, start, cpus, u)
 	return r, nil
 }
 

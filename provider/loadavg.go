@@ -29,10 +29,16 @@ func (p *Provider) loadavgFile(ctx context.Context, pid uint32) ([]byte, error) 
 	l := procfiles.Loadavg{Avg: loadAverages(snap.Avg)}
 	// The sampler's counts and newest threads (at most a sampling period
 	// old) make the fourth and fifth fields, so no read lists the
-	// container's threads; before its first sample, or with a counter that
-	// lists none (cgroupstats), they are listed now.
+	// container's threads; before its first sample the first read lists
+	// them and seeds the tracker with them for the reads until that
+	// sample, and with a counter that lists none (cgroupstats) every read
+	// lists them.
 	counts := snap.Counts
-	if snap.Samples == 0 || counts.Newest[0] == 0 {
+	switch {
+	case snap.Samples == 0 && !snap.Seeded:
+		counts = p.threadsNow(snap.Dirs)
+		p.load.Seed(dir, counts)
+	case snap.Samples > 0 && counts.Newest[0] == 0:
 		counts = p.threadsNow(snap.Dirs)
 	}
 	total, newest := counts.Total, counts.Newest[:]

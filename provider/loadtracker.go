@@ -72,6 +72,9 @@ func (p *Provider) newLoadTracker() *loadavg.Tracker {
 	if counter == nil {
 		counter = loadavg.NewThreadsCounter(p.cfg.FS, p.cfg.Cgroups.ThreadsFile())
 	}
+	if b, ok := counter.(*loadavg.BPFCounter); ok {
+		p.live = &liveTasks{states: b}
+	}
 	p.log.Info("loadavg tracking on", "counter", counter.Name(), "idle-timeout", lc.IdleTimeout)
 	return loadavg.NewTracker(counter, lc.IdleTimeout, p.log)
 }

@@ -74,7 +74,10 @@ type Provider struct {
 	// thpSize caches the host's transparent huge page size (vmstat.go).
 	thpSize atomic.Uint64
 	// load tracks containers' load averages; nil when off.
-	load     *loadavg.Tracker
+	load *loadavg.Tracker
+	// live gives /proc/stat's procs_running and procs_blocked from the
+	// load tracker's BPF iterator; nil without it (cputasks.go).
+	live     *liveTasks
 	nsLevels nsLevelCache
 	// memFlights shares simultaneous readings of one cgroup's memory.
 	memFlights flightGroup

@@ -36,5 +36,13 @@ func (p *Provider) stat(ctx context.Context, pid uint32) ([]byte, error) {
 	for i, l := range r.lines {
 		out[i] = toTicks(l)
 	}
-	return procfiles.RenderStat(host, toTicks(r.total), out, r.tasks.running, r.tasks.blocked), nil
+	// The thread scan (at most about a second old) where the BPF
+	// iterator does not run.
+	running, blocked := r.tasks.running, r.tasks.blocked
+	if p.live != nil {
+		if running, blocked, err = p.liveCounts(c, pid); err != nil {
+			return nil, fmt.Errorf("running and blocked threads: %w", err)
+		}
+	}
+	return procfiles.RenderStat(host, toTicks(r.total), out, running, blocked), nil
 }

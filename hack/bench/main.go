@@ -79,6 +79,9 @@ func main() {
 	if len(os.Args) >= 4 && os.Args[1] == childFlag {
 		os.Exit(childMain(os.Args[2], os.Args[3], os.Args[4:]))
 	}
+	if len(os.Args) == 3 && os.Args[1] == holdThreadsFlag {
+		os.Exit(holdThreadsMain(os.Args[2:]))
+	}
 	if len(os.Args) >= 2 && os.Args[1] == serveFloorFlag {
 		os.Exit(serveFloorMain(os.Args[2:]))
 	}
