@@ -65,8 +65,8 @@ type cpuAcct struct {
 	// that landed since the last update (noteScan): summed once per scan,
 	// not per read, which would cost every read the container's threads.
 	waitGrowth uint64
-	lines []cpuLine
-	total cpuTimes
+	lines      []cpuLine
+	total      cpuTimes
 	// tasks is the latest scan of the container's threads, taken at
 	// scanned (CLOCK_BOOTTIME ns); scanning is set while a scan runs in
 	// the background (see latestTasks).
