@@ -67,10 +67,10 @@ func TestCountStates(t *testing.T) {
 	}
 }
 
-// The BPF counter on a directory whose "tasks" lists this process's
-// threads: all counted, a busy thread running. Needs root (CAP_BPF) and
-// kernel BTF; skipped where the counter does not load.
-func TestBPFCounterOwnThreads(t *testing.T) {
+// bpfCounter loads the BPF counter for a test, closed when it ends; the
+// test is skipped where it cannot load (not root, no BTF, ...).
+func bpfCounter(t *testing.T) *BPFCounter {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to load BPF")
 	}
@@ -78,9 +78,18 @@ func TestBPFCounterOwnThreads(t *testing.T) {
 	if err != nil {
 		t.Skipf("the BPF counter does not load here: %v", err)
 	}
-	defer c.Close()
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// The BPF counter on a directory whose "tasks" lists this process's
+// threads: all counted, a busy thread running. Needs root (CAP_BPF) and
+// kernel BTF; skipped where the counter does not load.
+func TestBPFCounterOwnThreads(t *testing.T) {
+	c := bpfCounter(t)
 	fd, dir, list := ownThreadsDir(t)
 	var n Counts
+	var err error
 	for range 3 {
 		c.EndRound()
 		if n, err = c.Count(fd, dir); err != nil {
@@ -111,14 +120,7 @@ func TestBPFCounterOwnThreads(t *testing.T) {
 // by a new run, and a run from a locked thread sees that thread running.
 // Needs root and a kernel where the counter loads.
 func TestBPFCounterFresh(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to load BPF")
-	}
-	c, err := NewBPFCounter(testFS(t), "tasks")
-	if err != nil {
-		t.Skipf("the BPF counter does not load here: %v", err)
-	}
-	defer c.Close()
+	c := bpfCounter(t)
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	a, err := c.Fresh(time.Hour)

@@ -66,19 +66,23 @@ func printTable(w io.Writer, rows []summary) {
 	tw.Flush()
 }
 
+// findResult is the result of one file, target and reader count; an empty
+// summary when it was not measured.
+func findResult(res []fileResult, file, target string, readers int) summary {
+	for _, r := range res {
+		if r.File == file && r.Target == target && r.Readers == readers {
+			return r.summary
+		}
+	}
+	return summary{Target: target, Readers: readers}
+}
+
 // printFilesTable is the files benchmark's table: a row per file and reader
 // count; per target reads/s, p50 and p99; then cgprocfs's reads/s over
 // lxcfs's and over the C floor's, and its p99 over the C floor's (above 1x:
 // slower), and over the baseline's reads/s when there is one.
 func printFilesTable(w io.Writer, specs []fileSpec, targets []string, res []fileResult) {
-	find := func(file, target string, readers int) summary {
-		for _, r := range res {
-			if r.File == file && r.Target == target && r.Readers == readers {
-				return r.summary
-			}
-		}
-		return summary{Target: target, Readers: readers}
-	}
+	find := func(file, target string, readers int) summary { return findResult(res, file, target, readers) }
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	head := "file\treaders\t"
 	for _, t := range targets {
@@ -123,14 +127,7 @@ func printFilesTable(w io.Writer, specs []fileSpec, targets []string, res []file
 // floor (above 1x: more than any daemon on go-fuse did here with no work
 // per open).
 func printFloorsTable(w io.Writer, specs []fileSpec, res []fileResult) {
-	find := func(file, target string, readers int) summary {
-		for _, r := range res {
-			if r.File == file && r.Target == target && r.Readers == readers {
-				return r.summary
-			}
-		}
-		return summary{Target: target, Readers: readers}
-	}
+	find := func(file, target string, readers int) summary { return findResult(res, file, target, readers) }
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "file\treaders\tGo raw/C floor\tGo tree/C floor\tcgprocfs/Go tree\t1.5x lxcfs/Go raw\t0.8x C floor/Go raw\tC floor p99/Go raw p99\t")
 	for _, s := range specs {
