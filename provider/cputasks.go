@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cgprocfs/cgprocfs/caller"
@@ -110,6 +111,8 @@ const liveMaxAge = 100 * time.Millisecond
 // lists the container's threads.
 type liveTasks struct {
 	states *loadavg.BPFCounter
+	// warned is set once a failed run has been logged.
+	warned atomic.Bool
 
 	mu   sync.Mutex
 	snap *loadavg.TaskStates

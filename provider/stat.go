@@ -37,11 +37,13 @@ func (p *Provider) stat(ctx context.Context, pid uint32) ([]byte, error) {
 		out[i] = toTicks(l)
 	}
 	// The thread scan (at most about a second old) where the BPF
-	// iterator does not run.
+	// iterator does not run, or failed this time.
 	running, blocked := r.tasks.running, r.tasks.blocked
 	if p.live != nil {
-		if running, blocked, err = p.liveCounts(c, pid); err != nil {
-			return nil, fmt.Errorf("running and blocked threads: %w", err)
+		if lr, lb, err := p.liveCounts(c, pid); err == nil {
+			running, blocked = lr, lb
+		} else if p.live.warned.CompareAndSwap(false, true) {
+			p.log.Warn("procs_running and procs_blocked from the thread scan: the BPF task iterator failed (logged once)", "err", err)
 		}
 	}
 	return procfiles.RenderStat(host, toTicks(r.total), out, running, blocked), nil
