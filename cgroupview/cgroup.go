@@ -141,6 +141,18 @@ func (c *Cgroup) dir(controller string) (string, error) {
 	return filepath.Join(base, p), nil
 }
 
+// limitDirs is an ancestors list without the hierarchy's root, whose
+// limits the kernel keeps at none (v1 refuses to set the root's memory,
+// memsw and CFS quota with EINVAL; v2 has no memory.max, memory.swap.max or
+// cpu.max there), so that no read pays for the root's files; the root's own
+// list stays as it is.
+func limitDirs(ancestors []string) []string {
+	if len(ancestors) > 1 {
+		return ancestors[:len(ancestors)-1]
+	}
+	return ancestors
+}
+
 // ancestors lists the absolute directories of the cgroup and each parent up
 // to, and including, the hierarchy root: limits are the smallest on this path.
 func (c *Cgroup) ancestors(controller string) ([]string, error) {

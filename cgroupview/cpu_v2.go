@@ -90,11 +90,8 @@ func (r v2Reader) CPUQuota(c *Cgroup) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if len(dirs) > 1 {
-		dirs = dirs[:len(dirs)-1] // the root has no cpu.max
-	}
 	n := 0
-	for _, d := range dirs {
+	for _, d := range limitDirs(dirs) {
 		data, err := r.readFile(d + "/cpu.max")
 		if errors.Is(err, os.ErrNotExist) {
 			continue // the cpu controller is not enabled here

@@ -130,14 +130,9 @@ func (r files) readUint(p string) (uint64, error) {
 
 // dirSet is a cgroup and its ancestors held for several reads, with the
 // parsing of limit and counter files on top.
-type dirSet struct {
-	kernelfs.DirSet
-	// rootLast tells that the last directory is the hierarchy's root
-	// (holdAncestors), which limited skips.
-	rootLast bool
-}
+type dirSet struct{ kernelfs.DirSet }
 
-func (r files) openDirs(dirs []string) dirSet { return dirSet{DirSet: r.fs.OpenDirs(dirs)} }
+func (r files) openDirs(dirs []string) dirSet { return dirSet{r.fs.OpenDirs(dirs)} }
 
 // holdAncestors holds the directories of c and its ancestors for
 // controller, and lends a buffer, until done is called: every file of a
@@ -148,7 +143,6 @@ func (r files) holdAncestors(c *Cgroup, controller string) (ds dirSet, buf *[]by
 		return dirSet{}, nil, nil, err
 	}
 	ds = r.openDirs(dirs)
-	ds.rootLast = true
 	buf = r.fs.GetBuf()
 	return ds, buf, func() { r.fs.PutBuf(buf); ds.release() }, nil
 }
@@ -186,20 +180,12 @@ func (ds dirSet) readValue(i int, name string, buf *[]byte, parse func([]byte) (
 	return v, nil
 }
 
-// limited is how many of the directories, from the first, can carry a
-// limit: all but the hierarchy's root below it, whose limits the kernel
-// keeps at none (v1 refuses to set the root's memory, memsw and CFS quota
-// with EINVAL; v2 has no memory.max, memory.swap.max or cpu.max there), so
-// that no read pays for the root's files.
-func (ds dirSet) limited() int {
-	if ds.rootLast && len(ds.Paths) > 1 {
-		return len(ds.Paths) - 1
-	}
-	return len(ds.Paths)
-}
+// limited is how many of the directories of an ancestors list (held by
+// holdAncestors), from the first, can carry a limit (limitDirs).
+func (ds dirSet) limited() int { return len(limitDirs(ds.Paths)) }
 
-// minLimit is the smallest of limit file name over the directories that
-// can carry one, NoLimit if none.
+// minLimit is the smallest of limit file name over the ancestors held by
+// holdAncestors that can carry one, NoLimit if none.
 func (ds dirSet) minLimit(name string, buf *[]byte) (uint64, error) {
 	m := uint64(NoLimit)
 	for i := range ds.limited() {

@@ -20,7 +20,6 @@ import (
 	"github.com/cgprocfs/cgprocfs/seccompagent"
 )
 
-// The environment through which the holder tells a server what it is.
 // GoneSignal is what a server gets when its holder dies. Not SIGKILL: a
 // server killed while one of its own threads waits for an answer from its
 // own mount (go-fuse's poll check at mount time, the read that tells it
@@ -32,6 +31,7 @@ import (
 // The server aborts its connection first, then exits.
 const GoneSignal = syscall.SIGUSR2
 
+// The environment through which the holder tells a server what it is.
 const (
 	// envLink names the server's end of the control socket (fd 3).
 	envLink = "CGPROCFS_HOLDER_LINK"

@@ -180,10 +180,10 @@ func TestCgroupMadeAgainAtTheSamePath(t *testing.T) {
 			cg.Set(t, "cpu", "cpu.cfs_quota_us", strconv.Itoa(cpus*100000))
 		}
 	}
-	online := "0"
 	if runtime.NumCPU() < 2 {
 		t.Skip("needs 2 CPUs to tell a 1-CPU quota from none")
 	}
+	online := "0" // a 1-CPU quota's view
 
 	first := newCgroup(t, "again", nil)
 	first.SetMemoryLimit(t, 100*mib)

@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -394,14 +393,7 @@ func TestStatRunningIsFresh(t *testing.T) {
 	poll(t, 10*time.Second, "3 busy loops and the reader running", func() bool {
 		return counts() == "procs_running 4 procs_blocked 0"
 	})
-	for _, f := range busy.procsFiles() {
-		procs, _ := os.ReadFile(f)
-		for _, p := range strings.Fields(string(procs)) {
-			if pid, err := strconv.Atoi(p); err == nil {
-				syscall.Kill(pid, syscall.SIGKILL)
-			}
-		}
-	}
+	killProcs(busy.dirs()[0])
 	poll(t, 10*time.Second, "the busy loops to be gone", func() bool {
 		procs, err := os.ReadFile(busy.procsFiles()[0])
 		return err == nil && len(strings.TrimSpace(string(procs))) == 0

@@ -437,12 +437,7 @@ func (cg *testCgroup) remove(t *testing.T) {
 func removeCgroupDir(t *testing.T, dir string) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		procs, _ := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
-		for _, f := range strings.Fields(string(procs)) {
-			if pid, err := strconv.Atoi(f); err == nil {
-				syscall.Kill(pid, syscall.SIGKILL)
-			}
-		}
+		killProcs(dir)
 		err := os.Remove(dir)
 		if err == nil || errors.Is(err, os.ErrNotExist) {
 			return
@@ -452,6 +447,16 @@ func removeCgroupDir(t *testing.T, dir string) {
 			return
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// killProcs sends SIGKILL to every process in the cgroup directory dir.
+func killProcs(dir string) {
+	procs, _ := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+	for _, f := range strings.Fields(string(procs)) {
+		if pid, err := strconv.Atoi(f); err == nil {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
 	}
 }
 

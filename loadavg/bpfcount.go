@@ -100,7 +100,7 @@ func NewBPFCounter(fs *kernelfs.FS, tidsFile string) (*BPFCounter, error) {
 	}
 	c := &BPFCounter{
 		list: threadList{fs: fs, file: tidsFile}, prog: prog, iter: it, stale: true,
-		states: map[int]byte{}, out: make([]byte, 64<<10),
+		states: map[int]byte{},
 	}
 	if err := c.selfCheck(); err != nil {
 		c.Close()
@@ -143,7 +143,7 @@ func (c *BPFCounter) runInto(out *[]byte, states map[int]byte) error {
 	}
 	defer r.Close()
 	if len(*out) == 0 {
-		*out = make([]byte, 64<<10)
+		*out = make([]byte, 64<<10) // grown below when a run needs more
 	}
 	n := 0
 	for {

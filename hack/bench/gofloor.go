@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -33,7 +34,7 @@ const (
 // mountpoint mp, serving paths[i] with contents[i] (the raw floor names
 // them 0, 1, ...), and waits until it serves the first.
 func startGoFloor(e *env, name, kind string, paths []string, contents [][]byte) (*daemon, error) {
-	dir := e.tmp + "/" + name + "-src"
+	dir := filepath.Join(e.tmp, name+"-src")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -41,10 +42,10 @@ func startGoFloor(e *env, name, kind string, paths []string, contents [][]byte) 
 	if err != nil {
 		return nil, err
 	}
-	mp := e.tmp + "/" + name
+	mp := filepath.Join(e.tmp, name)
 	args := []string{serveFloorFlag, kind, mp}
 	for i, c := range contents {
-		f := dir + "/" + strconv.Itoa(i)
+		f := filepath.Join(dir, strconv.Itoa(i))
 		if err := os.WriteFile(f, c, 0o644); err != nil {
 			return nil, err
 		}

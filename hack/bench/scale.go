@@ -111,8 +111,11 @@ func (p *scaleProbe) gone(n int) {
 }
 
 // openFiles counts one process's open descriptors.
-func openFiles(pid int) (int, error) {
-	ents, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/fd")
+func openFiles(pid int) (int, error) { return procEntries(pid, "fd") }
+
+// procEntries counts the entries of /proc/<pid>/<dir> (fd, task).
+func procEntries(pid int, dir string) (int, error) {
+	ents, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/" + dir)
 	return len(ents), err
 }
 

@@ -167,10 +167,7 @@ func threadsChild(args []string) error {
 }
 
 // taskCount is process pid's thread count.
-func taskCount(pid int) (int, error) {
-	entries, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
-	return len(entries), err
-}
+func taskCount(pid int) (int, error) { return procEntries(pid, "task") }
 
 // holdThreadsFlag makes this binary a helper holding N sleeping threads
 // until its standard input closes: "-hold-threads N".
