@@ -115,6 +115,28 @@ func TestCPUTreeHostCaller(t *testing.T) {
 	}
 }
 
+// The kernel keeps a name only where it is the same for every caller:
+// never cpuN past cpu0 (a container may lack it) nor a node's cpuN (which
+// node a container's cpu0 is on depends on it), always the top cpu0, which
+// every caller has, and what lies below.
+func TestCPUTreeEntryTimeouts(t *testing.T) {
+	p := newFixtureProvider(t, v2Tree(t), true)
+	cpu, node := dirOf(t, p, "sys/devices/system/cpu"), dirOf(t, p, "sys/devices/system/node")
+	for _, c := range []struct {
+		src  fs.DirSource
+		rel  string
+		kept bool
+	}{
+		{cpu, "cpu0", true}, {cpu, "cpu0/topology", true}, {cpu, "cpu0/topology/thread_siblings_list", true},
+		{cpu, "cpu1", false}, {cpu, "cpu12", false}, {cpu, "cpu1/topology", true}, {cpu, "online", true},
+		{node, "node0", true}, {node, "node0/cpu0", false}, {node, "node0/cpu1", false}, {node, "node0/cpulist", true},
+	} {
+		if got := c.src.EntryTimeout(c.rel) > 0; got != c.kept {
+			t.Errorf("%q kept by the kernel: %v, want %v", c.rel, got, c.kept)
+		}
+	}
+}
+
 // sys/block follows the host's disks as they come and go.
 func TestBlockTreeFollowsHost(t *testing.T) {
 	p := newFixtureProvider(t, v2Tree(t), true)
