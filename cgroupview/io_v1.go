@@ -27,21 +27,31 @@ type RWStat struct {
 // The last line sums every device and is skipped.
 func ParseBlkioRWStat(data []byte) (map[Dev]RWStat, error) {
 	out := map[Dev]RWStat{}
-	for n, line := range bytes.Split(data, []byte{'\n'}) {
-		f := bytes.Fields(line)
-		if len(f) == 0 || (len(f) == 2 && string(f[0]) == "Total") {
+	// Line by line and field by field in place, without bytes.Split and
+	// bytes.Fields: three or four of these files are parsed on every
+	// diskstats open.
+	for n := 1; len(data) > 0; n++ {
+		var line []byte
+		if i := bytes.IndexByte(data, '\n'); i >= 0 {
+			line, data = data[:i], data[i+1:]
+		} else {
+			line, data = data, nil
+		}
+		var f [3][]byte
+		nf := splitFields(line, f[:])
+		if nf == 0 || (nf == 2 && string(f[0]) == "Total") {
 			continue
 		}
-		if len(f) != 3 {
-			return nil, fmt.Errorf("blkio stat line %d: malformed %q", n+1, line)
+		if nf != 3 {
+			return nil, fmt.Errorf("blkio stat line %d: malformed %q", n, line)
 		}
 		dev, err := ParseDev(string(f[0]))
 		if err != nil {
-			return nil, fmt.Errorf("blkio stat line %d: %w", n+1, err)
+			return nil, fmt.Errorf("blkio stat line %d: %w", n, err)
 		}
 		v, err := strconv.ParseUint(string(f[2]), 10, 64)
 		if err != nil {
-			return nil, fmt.Errorf("blkio stat line %d: %q: %w", n+1, line, err)
+			return nil, fmt.Errorf("blkio stat line %d: %q: %w", n, line, err)
 		}
 		s := out[dev]
 		switch string(f[1]) {
@@ -64,6 +74,30 @@ func ParseBlkioRWStat(data []byte) (map[Dev]RWStat, error) {
 		out[dev] = s
 	}
 	return out, nil
+}
+
+// splitFields puts the space-separated fields of line into f, as far as
+// it holds them, and returns how many line has: len(f)+1 for more than f
+// holds.
+func splitFields(line []byte, f [][]byte) int {
+	n := 0
+	for {
+		for len(line) > 0 && (line[0] == ' ' || line[0] == '\t') {
+			line = line[1:]
+		}
+		if len(line) == 0 {
+			return n
+		}
+		if n == len(f) {
+			return n + 1
+		}
+		end := 0
+		for end < len(line) && line[end] != ' ' && line[end] != '\t' {
+			end++
+		}
+		f[n], line = line[:end], line[end:]
+		n++
+	}
 }
 
 // The v1 files read. The _recursive ones include descendant cgroups, as a

@@ -13,7 +13,8 @@ import (
 )
 
 // diskView is a caller's view of the block devices: the host's diskstats
-// and, unless the caller sits in the root blkio (v2: root) cgroup, the
+// (the raw file for a caller in the root cgroup, the disk list, shared and
+// never changed, for others) and, unless the caller sits in the root blkio (v2: root) cgroup, the
 // counters to show per device. A container that did no I/O has none; it
 // never gets the host's counters.
 type diskView struct {
@@ -36,14 +37,14 @@ func (p *Provider) diskView(ctx context.Context, pid uint32) (*diskView, error) 
 func (p *Provider) diskViewOf(c *caller.Caller) (*diskView, error) {
 	v := &diskView{}
 	var err error
-	if v.hostRaw, err = p.hostFile("diskstats"); err != nil {
-		return nil, fmt.Errorf("host diskstats: %w", err)
-	}
 	if c.Cgroup.IsRoot(cgroupview.IOResource) {
+		if v.hostRaw, err = p.hostFile("diskstats"); err != nil {
+			return nil, fmt.Errorf("host diskstats: %w", err)
+		}
 		v.root = true
 		return v, nil
 	}
-	if v.host, err = procfiles.ParseDiskstats(v.hostRaw); err != nil {
+	if v.host, err = p.hostDisks.get(p.hostDiskstats); err != nil {
 		return nil, fmt.Errorf("host diskstats: %w", err)
 	}
 	dir, err := c.Cgroup.Dir(cgroupview.IOResource)
@@ -65,6 +66,9 @@ func (p *Provider) diskViewOf(c *caller.Caller) (*diskView, error) {
 	v.counters = p.disks.update(c.Cgroup.Key(cgroupview.IOResource), dir, raw, v.host)
 	return v, nil
 }
+
+// hostDiskstats reads the host's /proc/diskstats.
+func (p *Provider) hostDiskstats() ([]byte, error) { return p.hostFile("diskstats") }
 
 // diskstats is the caller's /proc/diskstats: the host's file for a caller in
 // the root cgroup, else one line per device its cgroup has counters for.

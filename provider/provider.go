@@ -67,6 +67,8 @@ type Provider struct {
 	log *slog.Logger
 	// disks keeps diskstats counters monotonic per container.
 	disks diskState
+	// hostDisks is the host's disk list, kept between disk uevents.
+	hostDisks *hostDisks
 	// cpu keeps /proc/stat counters monotonic per container.
 	cpu cpuState
 	// vm keeps /proc/vmstat's event counters monotonic per container.
@@ -110,6 +112,12 @@ func New(cfg Config) *Provider {
 		obs = nopObserver{}
 	}
 	p := &Provider{cfg: cfg, log: log, obs: obs, memFlights: flightGroup{gates: map[flightKey]*flightGate{}}, seen: seenSet{epoch: time.Now()}}
+	// Uevents tell of this kernel's disks: a fixture tree's change
+	// unannounced.
+	var err error
+	if p.hostDisks, err = newHostDisks(filepath.Clean(cfg.ProcRoot) == "/proc"); err != nil {
+		log.Warn("host disk list read on every diskstats open", "err", err)
+	}
 	p.load = p.newLoadTracker()
 	if p.load != nil {
 		p.load.OnRound(func(_ int, took time.Duration) { obs.LoadRound(took) })
@@ -127,6 +135,7 @@ func New(cfg Config) *Provider {
 func (p *Provider) Close() error {
 	p.stop()
 	p.wg.Wait()
+	p.hostDisks.close()
 	return nil
 }
 
