@@ -49,6 +49,7 @@ func TestBadFlagsAreRefused(t *testing.T) {
 		{[]string{"--loadavg-counter", "psi"}, `--loadavg-counter must be auto, bpf, threads or cgroupstats, not "psi"`},
 		{[]string{"--loadavg-idle-timeout", "-1s"}, `--loadavg-idle-timeout must be 0 (never) or a positive duration, not "-1s"`},
 		{[]string{"--active-file-used-percent", "101"}, `--active-file-used-percent must be 0 to 100, not "101"`},
+		{[]string{"--gomaxprocs", "-1"}, `--gomaxprocs must be 0 (Go's default) or a positive number, not "-1"`},
 		{[]string{"--loadavg-idle-timeout", "soon"}, `invalid value "soon"`},
 		{[]string{"--no-such-flag"}, "not defined"},
 	} {

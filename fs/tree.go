@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"path"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -166,27 +164,11 @@ func Mount(mountpoint string, files []File, o Options) (*fuse.Server, error) {
 		server.Unmount()
 		return nil, fmt.Errorf("starting the FUSE server: %w", err)
 	}
-	spareProcs()
 	stop := make(chan struct{})
 	go func() { server.Wait(); close(stop) }()
 	go lim.reclaim(stop)
 	go errs.run(stop)
 	return server, nil
-}
-
-// spareProcs gives the Go scheduler two more Ps than it would have: go-fuse
-// keeps about two goroutines blocked in read(2) on /dev/fuse, and a
-// goroutine blocked in a system call holds its P. With GOMAXPROCS equal to
-// the CPUs, a request handler made runnable meanwhile waits until sysmon
-// takes a P back (20 us to 10 ms later); with spare Ps it runs at once. On
-// 2 CPUs with 8 parallel readers this cut the p99 of an open+read+close from
-// about 6 ms to under 3 ms, at no cost for one reader (`make bench`). It runs
-// after the server started, because go-fuse sizes its reader pool from
-// GOMAXPROCS. An explicit GOMAXPROCS in the environment wins.
-func spareProcs() {
-	if os.Getenv("GOMAXPROCS") == "" {
-		runtime.GOMAXPROCS(runtime.GOMAXPROCS(0) + 2)
-	}
 }
 
 func addFile(ctx context.Context, root *dirNode, f File, mtime time.Time, lim *limiter, errs *errorLog, obs FileObserver) {

@@ -598,3 +598,26 @@ func hasExactLine(s, line string) bool {
 	}
 	return false
 }
+
+// The server runs its Go code on one P unless --gomaxprocs says otherwise
+// (mount.go, setMaxProcs): the Go collector's go_sched_gomaxprocs_threads
+// tells, from the server behind the holder.
+func TestGoMaxProcs(t *testing.T) {
+	needRoot(t)
+	for _, c := range []struct {
+		args []string
+		want float64
+	}{{nil, 1}, {[]string{"--gomaxprocs", "3"}, 3}} {
+		addr := freeLoopback(t)
+		startDaemon(t, append([]string{"--metrics-listen", addr}, c.args...)...)
+		poll(t, 10*time.Second, "the daemon to serve metrics", func() bool {
+			body, err := httpGet(t, "http://"+addr+"/metrics")
+			return err == nil && len(body) > 0
+		})
+		_, fams := scrape(t, addr)
+		got, ok := sample(fams, "go_sched_gomaxprocs_threads", nil)
+		if !ok || got != c.want {
+			t.Errorf("mount %q: go_sched_gomaxprocs_threads %v (found %v), want %v", c.args, got, ok, c.want)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -164,6 +165,11 @@ func (t *Tracker) SampleAll(n uint64) {
 	t.mu.RUnlock()
 	now := t.since()
 	for _, e := range list {
+		// The daemon runs Go code on one P (cgprocfs mount
+		// --gomaxprocs): a round over a thousand cgroups would hold it
+		// while reads wait. Yielding between cgroups lets a waiting
+		// read run after one cgroup's walk at most.
+		runtime.Gosched()
 		if t.idle > 0 && time.Duration(now-e.lastRead.Load()) > t.idle {
 			t.drop(e, "not read for the idle timeout")
 			continue

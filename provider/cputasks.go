@@ -3,6 +3,7 @@ package provider
 import (
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -22,6 +23,11 @@ type taskScan struct {
 	waits            map[int]uint64
 }
 
+// scanYieldEvery is how many threads a scan reads between yields: the
+// daemon runs Go code on one P (cgprocfs mount --gomaxprocs), and a scan of
+// a thousand threads would otherwise hold it while reads wait.
+const scanYieldEvery = 16
+
 // scanTasks looks at the threads of the caller's cgroup and every cgroup
 // below. The threads' stat and schedstat files are read through kernelfs,
 // which keeps their descriptors between reads (top re-reads /proc/stat
@@ -38,7 +44,10 @@ func (p *Provider) scanTasks(c *caller.Caller) taskScan {
 	var walk func(d string, depth int)
 	walk = func(d string, depth int) {
 		tids, _ = p.cfg.FS.ThreadsAt(d, name, tids[:0])
-		for _, tid := range tids {
+		for i, tid := range tids {
+			if i%scanYieldEvery == scanYieldEvery-1 {
+				runtime.Gosched()
+			}
 			state, err := p.cfg.FS.PidState(tid)
 			if err != nil {
 				continue

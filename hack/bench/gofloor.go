@@ -70,6 +70,9 @@ func serveFloorMain(args []string) int {
 		return 2
 	}
 	kind, mp := args[0], args[1]
+	// One P, as cgprocfs's --gomaxprocs default (mount.go says why), so
+	// that the floors are the best go-fuse reaches here.
+	runtime.GOMAXPROCS(1)
 	var paths []string
 	var contents [][]byte
 	for _, a := range args[2:] {
@@ -126,8 +129,8 @@ type rawFloor struct {
 }
 
 func mountRawFloor(mp string, contents [][]byte) (*fuse.Server, error) {
-	// The mount options cgprocfs's tree uses (fs/tree.go), and its two
-	// spare Ps, so that only the layers above go-fuse differ.
+	// The mount options cgprocfs's tree uses (fs/tree.go), so that only
+	// the layers above go-fuse differ.
 	server, err := fuse.NewServer(&rawFloor{RawFileSystem: fuse.NewDefaultRawFileSystem(), files: contents}, mp, &fuse.MountOptions{
 		AllowOther:        true,
 		Name:              "gofloor",
@@ -145,7 +148,6 @@ func mountRawFloor(mp string, contents [][]byte) (*fuse.Server, error) {
 		server.Unmount()
 		return nil, err
 	}
-	runtime.GOMAXPROCS(runtime.GOMAXPROCS(0) + 2)
 	return server, nil
 }
 
