@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -21,7 +22,7 @@ func readFixture(t *testing.T, name string) []byte {
 func values(out []byte, key string) []string {
 	var vs []string
 	for _, l := range strings.Split(string(out), "\n") {
-		if k, v, ok := cpuinfoField([]byte(l)); ok && k == key {
+		if k, v, ok := cpuinfoField([]byte(l)); ok && string(k) == key {
 			vs = append(vs, string(v))
 		}
 	}
@@ -212,4 +213,28 @@ func FuzzParseStat(f *testing.F) {
 		}
 		RenderStat(s, CPUStat{}, []CPUStat{{}}, 1, 1)
 	})
+}
+
+// BenchmarkCPUInfo parses a 64-CPU host's cpuinfo (the x86 fixture's first
+// block, renumbered) and renders a 2-CPU container's, as every open of a
+// container's proc/cpuinfo does.
+func BenchmarkCPUInfo(b *testing.B) {
+	fixture, err := os.ReadFile("testdata/cpuinfo-x86")
+	if err != nil {
+		b.Fatal(err)
+	}
+	block, _, _ := bytes.Cut(fixture, []byte("\n\n"))
+	var host []byte
+	for i := range 64 {
+		host = append(host, bytes.Replace(block, []byte("processor\t: 0"), []byte("processor\t: "+strconv.Itoa(i)), 1)...)
+		host = append(host, "\n\n"...)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		ci, err := ParseCPUInfo(host)
+		if err != nil {
+			b.Fatal(err)
+		}
+		RenderCPUInfo(ci, []int{5, 6})
+	}
 }

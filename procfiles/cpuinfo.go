@@ -27,29 +27,47 @@ type CPUInfoBlock struct {
 // ErrNoProcessors is returned for a cpuinfo without a single CPU in it.
 var ErrNoProcessors = errors.New("cpuinfo lists no processor")
 
-// ParseCPUInfo splits /proc/cpuinfo into blocks.
+// ParseCPUInfo splits /proc/cpuinfo into blocks. Every open of a
+// container's cpuinfo parses the host's whole file (a block of some 27 lines
+// per host CPU), so it walks the lines in place and allocates per block, not
+// per line.
 func ParseCPUInfo(data []byte) (*CPUInfo, error) {
 	ci := &CPUInfo{}
 	var cur *CPUInfoBlock
 	found := false
-	for n, line := range bytes.Split(data, []byte{'\n'}) {
+	blockLines := 0
+	for n := 1; len(data) > 0; n++ {
+		var line []byte
+		if i := bytes.IndexByte(data, '\n'); i >= 0 {
+			line, data = data[:i], data[i+1:]
+		} else {
+			line, data = data, nil
+		}
 		if len(bytes.TrimSpace(line)) == 0 {
+			if cur != nil {
+				blockLines = len(cur.Lines)
+			}
 			cur = nil
 			continue
 		}
 		if cur == nil {
-			ci.Blocks = append(ci.Blocks, CPUInfoBlock{Processor: -1})
+			// The blocks of one file are alike: size each like the
+			// last.
+			ci.Blocks = append(ci.Blocks, CPUInfoBlock{Processor: -1, Lines: make([][]byte, 0, blockLines)})
 			cur = &ci.Blocks[len(ci.Blocks)-1]
 		}
 		cur.Lines = append(cur.Lines, line)
+		if line[0] != 'p' && line[0] != 'c' {
+			continue // not "processor" nor "cpu number": skip the split
+		}
 		key, val, ok := cpuinfoField(line)
-		if ok && (key == "processor" || key == "cpu number") {
+		if ok && (string(key) == "processor" || string(key) == "cpu number") {
 			if cur.Processor >= 0 {
-				return nil, fmt.Errorf("cpuinfo line %d: second %q in one block", n+1, key)
+				return nil, fmt.Errorf("cpuinfo line %d: second %q in one block", n, key)
 			}
 			p, err := strconv.Atoi(string(val))
 			if err != nil || p < 0 {
-				return nil, fmt.Errorf("cpuinfo line %d: bad %s %q", n+1, key, val)
+				return nil, fmt.Errorf("cpuinfo line %d: bad %s %q", n, key, val)
 			}
 			cur.Processor = p
 			found = true
@@ -61,13 +79,14 @@ func ParseCPUInfo(data []byte) (*CPUInfo, error) {
 	return ci, nil
 }
 
-// cpuinfoField splits "key\t\t: value" into its trimmed key and value.
-func cpuinfoField(line []byte) (key string, val []byte, ok bool) {
+// cpuinfoField splits "key\t\t: value" into its trimmed key and value, both
+// slices of line.
+func cpuinfoField(line []byte) (key, val []byte, ok bool) {
 	i := bytes.IndexByte(line, ':')
 	if i < 0 {
-		return "", nil, false
+		return nil, nil, false
 	}
-	return string(bytes.TrimRight(line[:i], " \t")), bytes.TrimSpace(line[i+1:]), true
+	return bytes.TrimRight(line[:i], " \t"), bytes.TrimSpace(line[i+1:]), true
 }
 
 // s390Processors tells whether the file has s390x "processor N: ..." lines.
@@ -145,8 +164,8 @@ func RenderCPUInfo(host *CPUInfo, cpus []int) []byte {
 				out = append(out, '\n')
 				continue
 			}
-			key, _, ok := cpuinfoField(l)
-			switch {
+			k, _, ok := cpuinfoField(l)
+			switch key := string(k); {
 			case !ok:
 			case b.Processor >= 0 && (key == "processor" || key == "cpu number"):
 				out = replaceValue(out, l, strconv.Itoa(idx))
@@ -174,7 +193,7 @@ func RenderCPUInfo(host *CPUInfo, cpus []int) []byte {
 
 func blockValue(b CPUInfoBlock, key string) string {
 	for _, l := range b.Lines {
-		if k, v, ok := cpuinfoField(l); ok && k == key {
+		if k, v, ok := cpuinfoField(l); ok && string(k) == key {
 			return string(v)
 		}
 	}
