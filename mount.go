@@ -51,7 +51,7 @@ func mountCommand() *cli.Command {
 			&cli.IntFlag{Name: "max-open-per-container", Value: fs.DefaultMaxOpenPerOwner, Usage: "how many served files one container (memory cgroup) may hold open at once; past it its opens fail with EMFILE (0: no cap)"},
 			&cli.Int64Flag{Name: "max-snapshot-bytes-per-container", Value: fs.DefaultMaxBytesPerOwner, Usage: "how many bytes of open files' content one container may hold in the daemon; past it its opens fail with EMFILE (0: no cap)"},
 			&cli.DurationFlag{Name: "fuse-request-timeout", Value: fs.DefaultRequestTimeout, Usage: "ask the kernel (6.14+) to abort the connection when a request stays unanswered this long, so a hung daemon fails its readers instead of hanging them (0: never)"},
-			&cli.IntFlag{Name: "gomaxprocs", Value: 1, Usage: "run the daemon's Go code on at most this many CPUs at once (0: Go's default, every CPU it may use); a read is a ping-pong of short requests, which one runs fastest and with the least CPU (README, Speed)"},
+			&cli.IntFlag{Name: "gomaxprocs", Value: 1, Usage: "run the daemon's Go code on at most this many CPUs at once (0: Go's default, every CPU it may use); a read is a ping-pong of short requests, which one P and one reader of /dev/fuse answer fastest and with the least CPU (README, Speed)"},
 			&cli.BoolFlag{Name: "holder", Value: true, Usage: "keep the FUSE connection in this process and serve from a child, restarted without failing any read when it dies; SIGHUP upgrades to the binary at this path (--holder=false: one process, which the mount does not outlive)"},
 			&cli.StringFlag{Name: "seccomp-listener", Value: DefaultSeccompListener, Usage: "answer containers' sysinfo(2) as the seccomp agent on this socket, a seccomp profile's listenerPath (empty: off)"},
 			// For profiling the read path under `make bench`.
@@ -219,7 +219,8 @@ func runMount(c *cli.Context) error {
 // (make bench, one run, both side by side); two or three Ps were as slow as
 // four. The content a request builds is mostly short syscalls, so one P
 // serves some 25,000 meminfo or 50,000 loadavg reads/s; the background work
-// (load rounds, thread scans) yields between cgroups and threads.
+// (load rounds, thread scans) yields between cgroups and threads. With one
+// P the FUSE tree also reads with one goroutine (fsOptions).
 func setMaxProcs(n int) {
 	if n > 0 {
 		runtime.GOMAXPROCS(n)
@@ -481,9 +482,14 @@ func zeroIsNone[T ~int64](v T) T {
 	return v
 }
 
+// fsOptions are the FUSE tree's options, once setMaxProcs has run: with one
+// P, one goroutine reads and answers the requests (fs.Options.Readers).
 func fsOptions(cfg mountConfig, log *slog.Logger) fs.Options {
 	o := cfg.fsOptions
 	o.Logger = log
+	if runtime.GOMAXPROCS(0) == 1 {
+		o.Readers = 1
+	}
 	return o
 }
 

@@ -64,6 +64,14 @@ type Options struct {
 	MaxBytesPerOwner int64
 	// Observer is told about every request, for metrics; nil: none.
 	Observer Observer
+	// Readers caps the goroutines that read FUSE requests (go-fuse's
+	// MaxReaders); 0 leaves go-fuse's pool (GOMAXPROCS, at least 2). With
+	// 1, one goroutine reads each request and answers it before it reads
+	// the next: with one P (cgprocfs mount --gomaxprocs) a second reader
+	// blocked in read(2) made the first's next request wait for the Go
+	// runtime to hand the P over, 20 to 100 ms at a time when the CPUs
+	// were busy. No handler here waits on another request.
+	Readers int
 	// Adopt, if set, serves this live connection (mounted at mountpoint
 	// by a previous server, whose node ids and handles the kernel keeps)
 	// instead of mounting anew (handover.go).
@@ -118,6 +126,7 @@ func Mount(mountpoint string, files []File, o Options) (*fuse.Server, error) {
 			// writev (about a tenth of the daemon's CPU time under
 			// make bench).
 			DisableSplice: true,
+			MaxReaders:    o.Readers,
 		},
 		OnAdd: func(ctx context.Context) {
 			for _, f := range files {

@@ -23,6 +23,11 @@ func (e errnoErr) Errno() syscall.Errno { return syscall.Errno(e) }
 
 func mountForTest(t *testing.T, files []File) string {
 	t.Helper()
+	return mountWith(t, files, Options{})
+}
+
+func mountWith(t *testing.T, files []File, o Options) string {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("mounting FUSE needs root")
 	}
@@ -30,7 +35,7 @@ func mountForTest(t *testing.T, files []File) string {
 		t.Skip("no /dev/fuse")
 	}
 	mp := t.TempDir()
-	server, err := Mount(mp, files, Options{})
+	server, err := Mount(mp, files, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,6 +112,40 @@ func TestOpensAreServedInParallel(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+// With Readers 1 one goroutine answers every request in turn: 8 parallel
+// readers all get their content, and no two content functions ever run at
+// once (the go-fuse patch's MaxReaders starts no second reader).
+func TestOneReaderAnswersInTurn(t *testing.T) {
+	var inside, most atomic.Int32
+	mp := mountWith(t, []File{{Path: "f", Content: func(ctx context.Context, pid uint32) ([]byte, error) {
+		n := inside.Add(1)
+		defer inside.Add(-1)
+		for {
+			m := most.Load()
+			if n <= m || most.CompareAndSwap(m, n) {
+				break
+			}
+		}
+		time.Sleep(time.Millisecond) // room for a second reader to come in
+		return []byte("ok\n"), nil
+	}}}, Options{Readers: 1})
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 20 {
+				if b, err := os.ReadFile(filepath.Join(mp, "f")); err != nil || string(b) != "ok\n" {
+					t.Errorf("read %q, %v", b, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if m := most.Load(); m != 1 {
+		t.Errorf("%d content functions ran at once with Readers 1, want 1", m)
+	}
 }
 
 func TestContentErrors(t *testing.T) {

@@ -70,8 +70,9 @@ func serveFloorMain(args []string) int {
 		return 2
 	}
 	kind, mp := args[0], args[1]
-	// One P, as cgprocfs's --gomaxprocs default (mount.go says why), so
-	// that the floors are the best go-fuse reaches here.
+	// One P and one reader, as cgprocfs's --gomaxprocs default
+	// (mount.go, fs.Options.Readers say why), so that the floors are the
+	// best go-fuse reaches here.
 	runtime.GOMAXPROCS(1)
 	var paths []string
 	var contents [][]byte
@@ -98,7 +99,7 @@ func serveFloorMain(args []string) int {
 			data := contents[i]
 			files = append(files, cgfs.File{Path: p, Content: func(context.Context, uint32) ([]byte, error) { return data, nil }})
 		}
-		server, err = cgfs.Mount(mp, files, cgfs.Options{})
+		server, err = cgfs.Mount(mp, files, cgfs.Options{Readers: 1})
 	case floorRaw:
 		server, err = mountRawFloor(mp, contents)
 	default:
@@ -139,6 +140,7 @@ func mountRawFloor(mp string, contents [][]byte) (*fuse.Server, error) {
 		Options:           []string{"ro"},
 		MaxReadAhead:      128 << 10,
 		DisableSplice:     true,
+		MaxReaders:        1,
 	})
 	if err != nil {
 		return nil, err
