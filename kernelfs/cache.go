@@ -3,6 +3,7 @@ package kernelfs
 import (
 	"errors"
 	"os"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -347,6 +348,9 @@ func (c *cache) put(e *entry, name string, fd int) {
 
 // sweep drops entries unused for idle, directories that are gone or were
 // replaced, and processes that exited.
+// sweepYieldEvery is how many directories a sweep stats between yields.
+const sweepYieldEvery = 32
+
 func (c *cache) sweep(idle time.Duration) {
 	cutoff := time.Now().Add(-idle).UnixNano()
 	type check struct {
@@ -371,7 +375,13 @@ func (c *cache) sweep(idle time.Duration) {
 	// directory disappears when it exits; a reused pid is caught by ESRCH
 	// at its next read.
 	var gone []*entry
-	for _, ch := range checks {
+	for i, ch := range checks {
+		if i%sweepYieldEvery == sweepYieldEvery-1 {
+			// The daemon runs Go code on one P (cgprocfs mount
+			// --gomaxprocs): a sweep of thousands of directories
+			// would hold it while reads wait.
+			runtime.Gosched()
+		}
 		var st syscall.Stat_t
 		err := syscall.Stat(ch.path, &st)
 		if err != nil || !ch.pid && st.Ino != ch.ino {
