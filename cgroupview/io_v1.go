@@ -30,13 +30,10 @@ func ParseBlkioRWStat(data []byte) (map[Dev]RWStat, error) {
 	// Line by line and field by field in place, without bytes.Split and
 	// bytes.Fields: three or four of these files are parsed on every
 	// diskstats open.
-	for n := 1; len(data) > 0; n++ {
-		var line []byte
-		if i := bytes.IndexByte(data, '\n'); i >= 0 {
-			line, data = data[:i], data[i+1:]
-		} else {
-			line, data = data, nil
-		}
+	n := 0
+	for line := range bytes.Lines(data) {
+		n++
+		line = bytes.TrimSuffix(line, []byte{'\n'})
 		var f [3][]byte
 		nf := splitFields(line, f[:])
 		if nf == 0 || (nf == 2 && string(f[0]) == "Total") {

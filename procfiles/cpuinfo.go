@@ -36,13 +36,10 @@ func ParseCPUInfo(data []byte) (*CPUInfo, error) {
 	var cur *CPUInfoBlock
 	found := false
 	blockLines := 0
-	for n := 1; len(data) > 0; n++ {
-		var line []byte
-		if i := bytes.IndexByte(data, '\n'); i >= 0 {
-			line, data = data[:i], data[i+1:]
-		} else {
-			line, data = data, nil
-		}
+	n := 0
+	for line := range bytes.Lines(data) {
+		n++
+		line = bytes.TrimSuffix(line, []byte{'\n'})
 		if len(bytes.TrimSpace(line)) == 0 {
 			if cur != nil {
 				blockLines = len(cur.Lines)
