@@ -207,7 +207,7 @@ func runMount(c *cli.Context) error {
 
 // setMaxProcs applies --gomaxprocs: n > 0 caps the CPUs that run Go code
 // at once, 0 leaves Go's default. It runs before the FUSE server starts, so
-// go-fuse sizes its reader pool (at least two) from it.
+// that fsOptions and go-fuse's reader pool follow it.
 //
 // Serving a read is a ping-pong: the reader waits while the daemon answers
 // OPEN, READ and the READ that finds the end, each a few microseconds of
@@ -218,9 +218,9 @@ func runMount(c *cli.Context) error {
 // the reads/s with 1 and with 8 readers, and half the daemon's CPU per read
 // (make bench, one run, both side by side); two or three Ps were as slow as
 // four. The content a request builds is mostly short syscalls, so one P
-// serves some 25,000 meminfo or 50,000 loadavg reads/s; the background work
-// (load rounds, thread scans) yields between cgroups and threads. With one
-// P the FUSE tree also reads with one goroutine (fsOptions).
+// serves some 23,000 meminfo reads/s here; the background work (load
+// rounds, thread scans, the descriptor sweep) yields as it goes. With one P
+// the FUSE tree also reads with one goroutine (fsOptions, fs.Options.Readers).
 func setMaxProcs(n int) {
 	if n > 0 {
 		runtime.GOMAXPROCS(n)

@@ -120,15 +120,15 @@ func (t cpuTree) resolve(ctx context.Context, pid uint32, rel string) (*procfile
 
 // EntryTimeout is 0 for the entries that name CPUs (cpuN, node/nodeM/cpuN),
 // which differ between callers, and an hour for the others. The top cpu0
-// is one of the others: every caller has a cpu0 (a container's view is never empty,
-// and a host caller's cpu0 is the host's boot CPU, which Linux never
-// removes), so a walk through it need not ask again; its content is still
-// built per caller at each open. node/nodeM/cpu0 stays at 0: whether a
-// container's cpu0 is on node M depends on the caller. What lies below a cpuN is the same path for
-// every caller, its content built per caller; a name there that exists
-// below one host CPU but not another (cpu0 has no online on x86) may be
-// seen cached by a caller whose CPU lacks it, whose open then fails with
-// ENOENT.
+// is one of the others: every caller has a cpu0 (a container's view is
+// never empty, and a host caller's cpu0 is the host's boot CPU, which Linux
+// never removes), so a walk through it need not ask again; its content is
+// still built per caller at each open. node/nodeM/cpu0 stays at 0: whether
+// a container's cpu0 is on node M depends on the caller. What lies below a
+// cpuN is the same path for every caller, its content built per caller; a
+// name there that exists below one host CPU but not another (cpu0 has no
+// online on x86) may be seen cached by a caller whose CPU lacks it, whose
+// open then fails with ENOENT.
 func (t cpuTree) EntryTimeout(rel string) time.Duration {
 	parts := strings.Split(rel, "/")
 	if len(parts) != t.cpuLevel()+1 {

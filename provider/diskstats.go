@@ -13,10 +13,10 @@ import (
 )
 
 // diskView is a caller's view of the block devices: the host's diskstats
-// (the raw file for a caller in the root cgroup, the disk list, shared and
-// never changed, for others) and, unless the caller sits in the root blkio (v2: root) cgroup, the
-// counters to show per device. A container that did no I/O has none; it
-// never gets the host's counters.
+// (the raw file for a caller in the root blkio (v2: root) cgroup, which
+// sees the host's; for others the disk list, shared and never changed) and
+// the counters to show per device. A container that did no I/O has none;
+// it never gets the host's counters.
 type diskView struct {
 	hostRaw []byte
 	host    []procfiles.DiskstatsLine
