@@ -84,7 +84,8 @@ func TestSnapshotPerOpen(t *testing.T) {
 	}
 }
 
-// Readers are served in parallel: four opens must be inside their content
+// With go-fuse's reader pool (Readers 0, what --gomaxprocs above 1 gives),
+// readers are served in parallel: four opens must be inside their content
 // functions at the same time.
 func TestOpensAreServedInParallel(t *testing.T) {
 	const n = 4
