@@ -346,11 +346,11 @@ func (c *cache) put(e *entry, name string, fd int) {
 	e.fdMu.Unlock()
 }
 
-// sweep drops entries unused for idle, directories that are gone or were
-// replaced, and processes that exited.
 // sweepYieldEvery is how many directories a sweep stats between yields.
 const sweepYieldEvery = 32
 
+// sweep drops entries unused for idle, directories that are gone or were
+// replaced, and processes that exited.
 func (c *cache) sweep(idle time.Duration) {
 	cutoff := time.Now().Add(-idle).UnixNano()
 	type check struct {

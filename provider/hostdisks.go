@@ -82,22 +82,20 @@ func (h *hostDisks) get(read func() ([]byte, error)) ([]procfiles.DiskstatsLine,
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.events < 0 {
-		return h.parse(read)
+		return readDisks(read)
 	}
 	if h.drain() || h.lines == nil {
-		// Dropped before reading: should the read fail, the next open
-		// reads again.
-		h.lines = nil
-		lines, err := h.parse(read)
-		if err != nil {
+		var err error
+		// nil when the read fails: the next open reads again.
+		if h.lines, err = readDisks(read); err != nil {
 			return nil, err
 		}
-		h.lines = lines
 	}
 	return h.lines, nil
 }
 
-func (h *hostDisks) parse(read func() ([]byte, error)) ([]procfiles.DiskstatsLine, error) {
+// readDisks reads the host's diskstats with read and parses it.
+func readDisks(read func() ([]byte, error)) ([]procfiles.DiskstatsLine, error) {
 	data, err := read()
 	if err != nil {
 		return nil, err

@@ -112,8 +112,9 @@ func New(cfg Config) *Provider {
 		obs = nopObserver{}
 	}
 	p := &Provider{cfg: cfg, log: log, obs: obs, memFlights: flightGroup{gates: map[flightKey]*flightGate{}}, seen: seenSet{epoch: time.Now()}}
-	// Uevents tell of this kernel's disks: a fixture tree's change
-	// unannounced.
+	// Uevents announce this kernel's disks only: with a fixture tree
+	// for ProcRoot nothing would announce its changes, so the list is
+	// read on every open there.
 	var err error
 	if p.hostDisks, err = newHostDisks(filepath.Clean(cfg.ProcRoot) == "/proc"); err != nil {
 		log.Warn("host disk list read on every diskstats open", "err", err)
