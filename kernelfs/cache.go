@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // The descriptor cache. Opening a kernel file costs about ten times reading
@@ -21,8 +23,9 @@ import (
 //   - a cgroup (or other) directory, keyed by path. A descriptor stays bound
 //     to the cgroup it was opened in; a v1 cgroup renamed away would leave
 //     descriptors of the wrong cgroup behind, so every use of a v1 cgroup
-//     directory first checks its inode by path (kernfs numbers are not
-//     reused). cgroup2 has no rename, the sysfs directories read (CPUs,
+//     directory first reads the inotify queue that tells of its rename
+//     (renames.go), or, where it has no watch, checks its inode by path
+//     (kernfs numbers are not reused). cgroup2 has no rename, the sysfs directories read (CPUs,
 //     disks) are never renamed, and a removed directory's descriptors fail
 //     with ENODEV, even when another is made at the same path: those are not
 //     checked, nor are mount roots.
@@ -72,8 +75,10 @@ type entry struct {
 	// made again: not mount roots, not processes. The sweep stats them.
 	mayGo bool
 	// checkIno is set for those of them that may be renamed (v1
-	// cgroups): every use stats them.
+	// cgroups): every use drains the rename watch, or, when wd is not
+	// positive (no watch), stats them. wd is guarded by cache.mu.
 	checkIno bool
+	wd       int32
 	// Guarded by cache.mu: the last use in unix nanoseconds and the
 	// readers holding the entry.
 	used int64
@@ -93,12 +98,14 @@ type cache struct {
 	budget        int64
 	kept          atomic.Int64
 
+	renames *renames
+
 	mu      sync.Mutex
 	entries map[entryKey]*entry
 }
 
 func newCache(procRoot string, budget int) *cache {
-	c := &cache{procRoot: procRoot, budget: int64(budget), entries: map[entryKey]*entry{}}
+	c := &cache{procRoot: procRoot, budget: int64(budget), entries: map[entryKey]*entry{}, renames: newRenames()}
 	var st syscall.Statfs_t
 	if syscall.Statfs(procRoot, &st) == nil && st.Type == procSuperMagic {
 		c.procCacheable = true
@@ -122,13 +129,20 @@ func (c *cache) pidEntry(pid int) (*entry, error) {
 	return c.insert(e), nil
 }
 
-// dirEntry returns the held entry of directory path, checked against the
-// directory's current inode.
+// dirEntry returns the held entry of directory path; a v1 cgroup's is first
+// checked for a rename (its inotify watch, or its inode by path).
 func (c *cache) dirEntry(path string) (*entry, error) {
 	key := entryKey{dir: path}
 	now := time.Now().UnixNano()
 	c.mu.Lock()
-	if e := c.entries[key]; e != nil && !e.checkIno {
+	e := c.entries[key]
+	if e != nil && e.checkIno && e.wd > 0 {
+		c.mu.Unlock()
+		c.drainRenames()
+		c.mu.Lock()
+		e = c.entries[key]
+	}
+	if e != nil && (!e.checkIno || e.wd > 0) {
 		e.refs++
 		e.used = now
 		c.mu.Unlock()
@@ -151,7 +165,7 @@ func (c *cache) dirEntry(path string) (*entry, error) {
 	}
 	c.mu.Unlock()
 
-	e := &entry{key: key, path: path, ino: st.Ino, used: now, refs: 1}
+	e = &entry{key: key, path: path, ino: st.Ino, used: now, refs: 1}
 	var fs syscall.Statfs_t
 	if err := syscall.Statfs(path, &fs); err == nil {
 		switch fs.Type {
@@ -167,6 +181,19 @@ func (c *cache) dirEntry(path string) (*entry, error) {
 		// disks', are never renamed); what is removed fails its reads
 		// with ENODEV, which drops the entry, wherever it is.
 		e.checkIno = e.mayGo && fs.Type == cgroupSuperMagic
+	}
+	if e.checkIno {
+		// The watch, then the inode again: a rename between the stat
+		// above and the watch would leave the watch on another
+		// directory than the inode says, so that entry goes unwatched.
+		e.wd = c.renames.watch(path)
+		if e.wd > 0 {
+			var again syscall.Stat_t
+			if syscall.Stat(path, &again) != nil || again.Ino != st.Ino {
+				unix.InotifyRmWatch(c.renames.fd, uint32(e.wd))
+				e.wd = -1
+			}
+		}
 	}
 	return c.insert(e), nil
 }
@@ -185,11 +212,20 @@ func (c *cache) insert(e *entry) *entry {
 		if old.ino == e.ino {
 			old.refs++
 			old.used = e.used
+			if e.wd > 0 {
+				// Another reader added it meanwhile; the watch
+				// is shared with old's (one inode, one watch
+				// descriptor), so it stays.
+				e.wd = 0
+			}
 			return old
 		}
 		c.dropLocked(old)
 	}
 	c.entries[e.key] = e
+	if e.wd > 0 {
+		c.renames.addLocked(e)
+	}
 	return e
 }
 
@@ -207,6 +243,10 @@ func (c *cache) release(e *entry) {
 func (c *cache) dropLocked(e *entry) {
 	if c.entries[e.key] == e {
 		delete(c.entries, e.key)
+	}
+	if e.wd > 0 {
+		c.renames.removeLocked(e)
+		e.wd = 0
 	}
 	e.dead.Store(true)
 	if e.refs == 0 {
@@ -260,6 +300,7 @@ func (c *cache) dropAll() {
 	for _, e := range c.entries {
 		c.dropLocked(e)
 	}
+	c.renames.close()
 }
 
 // read reads file name of e's directory into buf and returns the content
