@@ -15,6 +15,33 @@ type Cgroup struct {
 	h  *Hierarchy
 	v2 string
 	v1 map[string]string
+	// byResource is what every open asks of a Resource, worked out once
+	// when the Cgroup is made (it never changes after), since each open
+	// needs several and building them cost allocations per open.
+	byResource [numResources]resourcePaths
+}
+
+// resourcePaths are a Cgroup's directory, ancestors (or why it has none)
+// and Key for one Resource.
+type resourcePaths struct {
+	dir       string
+	ancestors []string
+	err       error
+	key       string
+}
+
+// memoize fills byResource; the constructors call it last.
+func (c *Cgroup) memoize() *Cgroup {
+	for r := range Resource(numResources) {
+		ctrl := r.controller()
+		rp := &c.byResource[r]
+		rp.key = c.h.Mode.String() + ":" + ctrl + ":" + c.path(ctrl)
+		rp.ancestors, rp.err = c.walkAncestors(ctrl)
+		if rp.err == nil {
+			rp.dir = rp.ancestors[0]
+		}
+	}
+	return c
 }
 
 // trimInitScope drops a trailing /init.scope: systemd inside a container
@@ -56,7 +83,7 @@ func ParseProcCgroup(h *Hierarchy, data []byte) (*Cgroup, error) {
 	if !found {
 		return nil, fmt.Errorf("%w: no %s entry", ErrNoCgroup, h.Mode)
 	}
-	return c, nil
+	return c.memoize(), nil
 }
 
 // NewCgroup builds a Cgroup from explicit paths, for tests and for callers
@@ -66,7 +93,7 @@ func NewCgroup(h *Hierarchy, p string) *Cgroup {
 	for _, ctrl := range v1Controllers {
 		c.v1[ctrl] = p
 	}
-	return c
+	return c.memoize()
 }
 
 // Resource is what a served file reads of a cgroup. On v1 each is the
@@ -85,6 +112,8 @@ const (
 	CPUSetResource
 	// IOResource: per-disk I/O counters (v1 blkio, v2 io).
 	IOResource
+
+	numResources
 )
 
 // controller is the v1 controller whose hierarchy holds r.
@@ -116,12 +145,38 @@ func (c *Cgroup) Path(r Resource) string { return c.path(r.controller()) }
 func (c *Cgroup) IsRoot(r Resource) bool { return c.Path(r) == "/" }
 
 // Dir is the absolute directory of the cgroup for r.
-func (c *Cgroup) Dir(r Resource) (string, error) { return c.dir(r.controller()) }
+func (c *Cgroup) Dir(r Resource) (string, error) {
+	if rp := c.paths(r); rp != nil {
+		return rp.dir, rp.err
+	}
+	return c.dir(r.controller())
+}
 
 // Key identifies the cgroup for r, for per-container state kept between
 // reads.
 func (c *Cgroup) Key(r Resource) string {
+	if rp := c.paths(r); rp != nil {
+		return rp.key
+	}
 	return c.h.Mode.String() + ":" + r.controller() + ":" + c.Path(r)
+}
+
+// paths is byResource[r], or nil for an r out of range.
+func (c *Cgroup) paths(r Resource) *resourcePaths {
+	if r < 0 || r >= numResources {
+		return nil
+	}
+	return &c.byResource[r]
+}
+
+// resourceOf is the Resource whose v1 controller is ctrl.
+func resourceOf(ctrl string) (Resource, bool) {
+	for r := range Resource(numResources) {
+		if r.controller() == ctrl {
+			return r, true
+		}
+	}
+	return 0, false
 }
 
 func (c *Cgroup) path(controller string) string {
@@ -133,6 +188,9 @@ func (c *Cgroup) path(controller string) string {
 
 // dir is the absolute directory of the cgroup for controller.
 func (c *Cgroup) dir(controller string) (string, error) {
+	if r, ok := resourceOf(controller); ok {
+		return c.Dir(r)
+	}
 	p := c.path(controller)
 	base, ok := c.h.controllerDir(controller)
 	if p == "" || !ok {
@@ -155,7 +213,16 @@ func limitDirs(ancestors []string) []string {
 
 // ancestors lists the absolute directories of the cgroup and each parent up
 // to, and including, the hierarchy root: limits are the smallest on this path.
+// The list is shared: callers must not change it.
 func (c *Cgroup) ancestors(controller string) ([]string, error) {
+	if r, ok := resourceOf(controller); ok {
+		rp := &c.byResource[r]
+		return rp.ancestors, rp.err
+	}
+	return c.walkAncestors(controller)
+}
+
+func (c *Cgroup) walkAncestors(controller string) ([]string, error) {
 	p := c.path(controller)
 	base, ok := c.h.controllerDir(controller)
 	if p == "" || !ok {

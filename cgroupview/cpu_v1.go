@@ -59,26 +59,45 @@ func (r v1Reader) CPUUsage(c *Cgroup) (CPUUsage, error) {
 // ParseUsageAll parses v1 cpuacct.usage_all: a "cpu user system" header
 // and one "N user_ns system_ns" line per possible CPU.
 func ParseUsageAll(data []byte) ([]CPUTime, error) {
-	lines := bytes.Split(bytes.TrimRight(data, "\n"), []byte{'\n'})
-	if len(lines) == 0 || !bytes.Equal(bytes.Join(bytes.Fields(lines[0]), []byte{' '}), []byte("cpu user system")) {
-		return nil, fmt.Errorf("missing header %q", "cpu user system")
-	}
 	var out []CPUTime
-	for n, line := range lines[1:] {
-		f := bytes.Fields(line)
+	n := 0
+	for line := range bytes.Lines(data) {
+		n++
+		// Fields in place: this file is parsed on every open of stat
+		// and cpuinfo.
+		var arr [4][]byte
+		f := arr[:0]
+		for w := range bytes.FieldsSeq(line) {
+			f = append(f, w)
+		}
+		if n == 1 {
+			if len(f) != 3 || string(f[0]) != "cpu" || string(f[1]) != "user" || string(f[2]) != "system" {
+				return nil, fmt.Errorf("missing header %q", "cpu user system")
+			}
+			continue
+		}
+		if len(f) == 0 && len(bytes.TrimSpace(data[len(data)-len(line):])) == 0 {
+			break // trailing blank lines
+		}
 		if len(f) != 3 {
-			return nil, fmt.Errorf("line %d: want 3 fields, got %q", n+2, line)
+			return nil, fmt.Errorf("line %d: want 3 fields, got %q", n, bytes.TrimSuffix(line, []byte{'\n'}))
 		}
 		cpu, err := cpuNumber(f[0])
 		if err != nil || cpu != len(out) {
-			return nil, fmt.Errorf("line %d: CPU %q out of order", n+2, f[0])
+			return nil, fmt.Errorf("line %d: CPU %q out of order", n, f[0])
 		}
 		user, err1 := strconv.ParseUint(string(f[1]), 10, 64)
 		sys, err2 := strconv.ParseUint(string(f[2]), 10, 64)
 		if err := errors.Join(err1, err2); err != nil {
-			return nil, fmt.Errorf("line %d: %w", n+2, err)
+			return nil, fmt.Errorf("line %d: %w", n, err)
+		}
+		if out == nil {
+			out = make([]CPUTime, 0, bytes.Count(data, []byte{'\n'}))
 		}
 		out = append(out, CPUTime{User: user, System: sys})
+	}
+	if n == 0 {
+		return nil, fmt.Errorf("missing header %q", "cpu user system")
 	}
 	return out, nil
 }

@@ -26,10 +26,16 @@ func (c CPUStat) fields() [10]uint64 {
 	return [10]uint64{c.User, c.Nice, c.System, c.Idle, c.IOWait, c.IRQ, c.SoftIRQ, c.Steal, c.Guest, c.GuestNice}
 }
 
-// ParseStat parses the host's /proc/stat.
+// ParseStat parses the host's /proc/stat. It runs on every open of stat, so
+// it walks lines and fields in place rather than splitting them out.
 func ParseStat(data []byte) (*Stat, error) {
-	s := &Stat{}
-	for n, line := range bytes.Split(data, []byte{'\n'}) {
+	// Seven other lines on current kernels (intr, ctxt, btime,
+	// processes, procs_running, procs_blocked, softirq).
+	s := &Stat{Lines: make([][]byte, 0, 8)}
+	n := 0
+	for line := range bytes.Lines(data) {
+		n++
+		line = bytes.TrimSuffix(line, []byte{'\n'})
 		if len(line) == 0 {
 			continue
 		}
@@ -37,20 +43,27 @@ func ParseStat(data []byte) (*Stat, error) {
 			s.Lines = append(s.Lines, line)
 			continue
 		}
-		f := bytes.Fields(line)
-		if string(f[0]) != "cpu" {
-			if _, err := strconv.ParseUint(string(f[0][3:]), 10, 32); err != nil {
-				return nil, fmt.Errorf("stat line %d: bad cpu name %q", n+1, f[0])
+		var name []byte
+		fields := 0
+		for f := range bytes.FieldsSeq(line) {
+			if fields == 0 {
+				name = f
+			}
+			fields++
+		}
+		if string(name) != "cpu" {
+			if _, err := strconv.ParseUint(string(name[3:]), 10, 32); err != nil {
+				return nil, fmt.Errorf("stat line %d: bad cpu name %q", n, name)
 			}
 			continue
 		}
 		if s.CPUFields != 0 {
-			return nil, fmt.Errorf("stat line %d: second cpu line", n+1)
+			return nil, fmt.Errorf("stat line %d: second cpu line", n)
 		}
-		if len(f) < 5 {
-			return nil, fmt.Errorf("stat line %d: %d cpu fields, want at least 4", n+1, len(f)-1)
+		if fields < 5 {
+			return nil, fmt.Errorf("stat line %d: %d cpu fields, want at least 4", n, fields-1)
 		}
-		s.CPUFields = min(len(f)-1, 10)
+		s.CPUFields = min(fields-1, 10)
 	}
 	if s.CPUFields == 0 {
 		return nil, fmt.Errorf("stat: no cpu line")
@@ -64,9 +77,9 @@ func ParseStat(data []byte) (*Stat, error) {
 // the given counts.
 func RenderStat(host *Stat, total CPUStat, cpus []CPUStat, running, blocked uint64) []byte {
 	b := make([]byte, 0, 96*(len(cpus)+1)+64*len(host.Lines))
-	b = appendCPULine(b, "cpu ", total, host.CPUFields)
+	b = appendCPULine(b, -1, total, host.CPUFields)
 	for i, c := range cpus {
-		b = appendCPULine(b, "cpu"+strconv.Itoa(i), c, host.CPUFields)
+		b = appendCPULine(b, i, c, host.CPUFields)
 	}
 	for _, l := range host.Lines {
 		switch {
@@ -84,8 +97,15 @@ func RenderStat(host *Stat, total CPUStat, cpus []CPUStat, running, blocked uint
 	return b
 }
 
-func appendCPULine(b []byte, name string, c CPUStat, n int) []byte {
-	b = append(b, name...)
+// appendCPULine appends the line of CPU cpu, or with cpu -1 the total
+// ("cpu " with two spaces before the first counter, as the kernel writes it).
+func appendCPULine(b []byte, cpu int, c CPUStat, n int) []byte {
+	b = append(b, "cpu"...)
+	if cpu < 0 {
+		b = append(b, ' ')
+	} else {
+		b = strconv.AppendInt(b, int64(cpu), 10)
+	}
 	f := c.fields()
 	for _, v := range f[:n] {
 		b = append(b, ' ')
