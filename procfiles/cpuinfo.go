@@ -138,7 +138,18 @@ func RenderCPUInfo(host *CPUInfo, cpus []int) []byte {
 		cores[pkg][core] = true
 	}
 
-	var out []byte
+	// Each shown block is at most its host length (CPU numbers and counts
+	// only shrink), so one allocation holds the whole view.
+	size := 0
+	for _, b := range host.Blocks {
+		if _, shown := index[b.Processor]; shown || b.Processor < 0 {
+			for _, l := range b.Lines {
+				size += len(l) + 1
+			}
+			size++
+		}
+	}
+	out := make([]byte, 0, size+16)
 	for _, b := range host.Blocks {
 		idx, shown := index[b.Processor]
 		if b.Processor >= 0 && !shown {

@@ -6,6 +6,7 @@ package provider
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 
 	"github.com/cgprocfs/cgprocfs/procfiles"
 )
@@ -16,11 +17,18 @@ func (p *Provider) cpuinfo(ctx context.Context, pid uint32) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	raw, err := p.hostFile("cpuinfo")
-	if err != nil || hostCPU(c) {
-		return raw, err
+	if hostCPU(c) {
+		return p.hostFile("cpuinfo")
 	}
 	cpus, err := p.visibleCPUs(c)
+	if err != nil {
+		return nil, err
+	}
+	// The host's file is only read from until rendered, so it stays in a
+	// pooled buffer (3 KiB and more per open, 1.3 KiB per host CPU).
+	buf := p.cfg.FS.GetBuf()
+	defer p.cfg.FS.PutBuf(buf)
+	raw, err := p.cfg.FS.ReadFile(filepath.Join(p.cfg.ProcRoot, "cpuinfo"), buf)
 	if err != nil {
 		return nil, err
 	}
