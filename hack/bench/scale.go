@@ -6,7 +6,8 @@ package main
 // tracked cgroups and with all of them, and the daemon's RSS at each. The
 // two points cannot take turns (the cgroups only grow), so the C floor is
 // read beside each as the noise reference: what counts is cgprocfs's
-// reads/s over the floor's at each point.
+// reads/s over the floor's at each point. The other daemons of the
+// loadavg benchmark are stopped while a point is taken (measureAlone).
 
 import (
 	"bufio"
@@ -132,7 +133,7 @@ func (p *scaleProbe) print() {
 		}
 		return summary{}
 	}
-	fmt.Printf("\nreads through cgprocfs with %d and with %d cgroups tracked (C floor: the noise reference)\n", a.containers, b.containers)
+	fmt.Printf("\nreads through cgprocfs with %d and with %d cgroups tracked (C floor: the noise reference; the other daemons stopped meanwhile)\n", a.containers, b.containers)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "file\treaders\tr/s %d\t/floor %d\tr/s %d\t/floor %d\t(/floor %d) / (/floor %d)\t\n", a.containers, a.containers, b.containers, b.containers, b.containers, a.containers)
 	for _, f := range scaleFiles {
