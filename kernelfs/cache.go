@@ -138,7 +138,7 @@ func (c *cache) dirEntry(path string) (*entry, error) {
 	e := c.entries[key]
 	if e != nil && e.checkIno && e.wd > 0 {
 		c.mu.Unlock()
-		c.drainRenames()
+		c.drainRenames(now)
 		c.mu.Lock()
 		e = c.entries[key]
 	}

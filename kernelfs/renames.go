@@ -2,7 +2,9 @@ package kernelfs
 
 import (
 	"slices"
+	"sync/atomic"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -19,6 +21,14 @@ import (
 // before the use began is never read through its old descriptors, as with
 // the stat it replaces.
 //
+// The uses of one open come microseconds apart (a /proc/stat open reads
+// three v1 controllers' directories), so a use drains only when no drain
+// began in the last renameWindow: a rename is seen by every use that starts
+// that long after it returned. Nothing can be in a new cgroup at the renamed
+// one's path sooner: it takes a mkdir and a move of a process after the
+// rename, each a cgroupfs operation of that order, before the process can
+// open a file.
+//
 // A directory whose watch cannot be added (inotify unavailable, the
 // max_user_watches limit reached) is stat'ed on every use as before; an
 // overflowed queue drops every watched entry.
@@ -28,7 +38,12 @@ type renames struct {
 	// cache.mu. One inode can be kept under two paths (co-mounted
 	// controllers reached through both names), hence a list.
 	wds map[int32][]*entry
+	// lastDrain is when the latest drain began, in unix nanoseconds.
+	lastDrain atomic.Int64
 }
+
+// renameWindow is how long after a drain began a use skips its own.
+const renameWindow = 50 * time.Microsecond
 
 const renameEvents = unix.IN_MOVE_SELF | unix.IN_DELETE_SELF | unix.IN_ONLYDIR
 
@@ -83,10 +98,17 @@ func (r *renames) removeLocked(e *entry) {
 	unix.InotifyRmWatch(r.fd, uint32(e.wd))
 }
 
-// drain reads the queued events and drops the entries they name.
-func (c *cache) drainRenames() {
+// drainRenames reads the queued events and drops the entries they name,
+// unless a drain began less than renameWindow before now (unix ns).
+func (c *cache) drainRenames(now int64) {
 	r := c.renames
 	if r.fd < 0 {
+		return
+	}
+	// A drain that began after this use did (now-last negative) covers
+	// it too; one beginning at the same time (a lost swap) as well.
+	last := r.lastDrain.Load()
+	if now-last < int64(renameWindow) || !r.lastDrain.CompareAndSwap(last, now) {
 		return
 	}
 	// Aligned for the event headers read out of it.
