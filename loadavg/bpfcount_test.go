@@ -137,3 +137,60 @@ func TestBPFCounterFresh(t *testing.T) {
 		t.Errorf("a call past maxAge did not run again (%v)", err)
 	}
 }
+
+// Fresh runs ahead for callers that come more often than maxAge: past
+// freshAhead of maxAge the call still gets the current snapshot at once and
+// the next run starts in the background; a caller that came longer than
+// maxAge ago starts no background run. Needs root and a kernel where the
+// counter loads.
+func TestBPFCounterFreshRunsAhead(t *testing.T) {
+	c := bpfCounter(t)
+	const maxAge = 2 * time.Second
+	a, err := c.Fresh(maxAge)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Past 80% of maxAge, with a margin of 300 ms before it ends.
+	time.Sleep(time.Duration(freshAhead*float64(maxAge)) + 100*time.Millisecond)
+	if b, err := c.Fresh(maxAge); err != nil || b != a {
+		t.Fatalf("a busy caller past %.0f%% of maxAge got %p (%v), want the current snapshot %p at once", freshAhead*100, b, err, a)
+	}
+	// Before a is maxAge old, a new snapshot can only come from the run
+	// ahead: past it the caller would run the iterator itself.
+	deadline := a.Taken.Add(maxAge - 20*time.Millisecond)
+	for {
+		b, err := c.Fresh(maxAge)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b != a {
+			if !b.Taken.After(a.Taken) {
+				t.Fatalf("the run ahead's snapshot is not newer: %v, %v", b.Taken, a.Taken)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no run ahead before the snapshot a busy caller got was maxAge old")
+		}
+		time.Sleep(time.Millisecond)
+	}
+
+	// An idle caller (last call longer than maxAge ago) runs the
+	// iterator itself and starts nothing in the background.
+	const short = 50 * time.Millisecond
+	if _, err := c.Fresh(short); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * short)
+	before := time.Now()
+	b, err := c.Fresh(short)
+	if err != nil || b.Taken.Before(before) {
+		t.Fatalf("an idle caller got a snapshot taken at %v, before its call at %v (%v)", b.Taken, before, err)
+	}
+	c.live.Lock()
+	running := c.live.running != nil
+	c.live.Unlock()
+	if running {
+		t.Fatal("an idle caller started a run in the background")
+	}
+}
