@@ -91,10 +91,14 @@ func main() {
 		names = append(names, b.Name)
 	}
 	bin := flag.String("bin", "bin/cgprocfs", "the cgprocfs binary to benchmark")
-	// 10 files, 4 targets, 2 reader counts: 1.5 s each keeps the files
-	// benchmark under 2 minutes, the whole run under 5.
-	duration := flag.Duration("duration", 1500*time.Millisecond, "files: measuring time per file, target and reader count, split over the rounds")
-	rounds := flag.Int("rounds", 3, "rounds the targets take turns in, so that noise hits all alike")
+	// 10 files, 6 targets, 2 reader counts: 3 s each in 6 rounds keeps
+	// the files benchmark near 6 minutes, the whole run under 10. A
+	// daemon's reads/s with 1 reader swings between 4,000 and 28,000 from
+	// one 100 ms to the next here (whether the scheduler puts reader and
+	// daemon on one CPU: README, Speed), where the C floor's stays within
+	// 15%; 1.5 s in 3 rounds left 20 to 30% between runs.
+	duration := flag.Duration("duration", 3*time.Second, "files: measuring time per file, target and reader count, split over the rounds")
+	rounds := flag.Int("rounds", 6, "rounds the targets take turns in, so that noise hits all alike")
 	only := flag.String("only", "", "comma-separated benchmarks to run, of: "+strings.Join(names, ", "))
 	files := flag.String("files", "", "files: comma-separated files to read, of: "+fileNames()+" (default all)")
 	noLxcfs := flag.Bool("no-lxcfs", false, "leave LXCFS out even when it is installed")
