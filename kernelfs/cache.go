@@ -213,9 +213,13 @@ func (c *cache) insert(e *entry) *entry {
 			old.refs++
 			old.used = e.used
 			if e.wd > 0 {
-				// Another reader added it meanwhile; the watch
-				// is shared with old's (one inode, one watch
-				// descriptor), so it stays.
+				// Another reader added it meanwhile. One
+				// inode has one watch descriptor: old's
+				// already, or now old's if it had none.
+				if old.wd <= 0 && old.checkIno {
+					old.wd = e.wd
+					c.renames.addLocked(old)
+				}
 				e.wd = 0
 			}
 			return old

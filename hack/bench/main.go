@@ -91,8 +91,8 @@ func main() {
 		names = append(names, b.Name)
 	}
 	bin := flag.String("bin", "bin/cgprocfs", "the cgprocfs binary to benchmark")
-	// 10 files, 6 targets, 2 reader counts: 3 s each in 6 rounds keeps
-	// the files benchmark near 6 minutes, the whole run under 10. A
+	// 10 files, 6 targets, 2 reader counts: 3 s each in 6 rounds makes
+	// the files benchmark about 7 minutes, the whole run about 11. A
 	// daemon's reads/s with 1 reader swings between 4,000 and 28,000 from
 	// one 100 ms to the next here (whether the scheduler puts reader and
 	// daemon on one CPU: README, Speed), where the C floor's stays within
