@@ -3,6 +3,8 @@ package cgroupview
 import (
 	"errors"
 	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -186,6 +188,22 @@ func TestRootLimitsNotRead(t *testing.T) {
 	if err := os.CopyFS(mem, os.DirFS("testdata/v1")); err != nil {
 		t.Fatal(err)
 	}
+	// Without memory.stat's hierarchical limits, so that the memory
+	// limits come from the walk (TestMemoryV1LimitsFromStat).
+	stat := mem + "/memory/docker/ctr/memory.stat"
+	data, err := os.ReadFile(stat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kept []string
+	for _, l := range strings.SplitAfter(string(data), "\n") {
+		if !strings.HasPrefix(l, "hierarchical_") {
+			kept = append(kept, l)
+		}
+	}
+	if err := os.WriteFile(stat, []byte(strings.Join(kept, "")), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	cpu := t.TempDir()
 	if err := os.CopyFS(cpu, os.DirFS("testdata/cpu-v1")); err != nil {
 		t.Fatal(err)
@@ -213,5 +231,57 @@ func TestRootLimitsNotRead(t *testing.T) {
 	}
 	if q, err := cpuQuotaOf(t, NewCgroup(h, "/sparse")); err != nil || q != 2 {
 		t.Errorf("CPU quota below a limited root: %d, %v; want the cgroup's 2", q, err)
+	}
+}
+
+// On v1 the limits are memory.stat's hierarchical ones, the kernel's
+// smallest from the cgroup up, which save a walk of the ancestors' files;
+// a memory.stat without them gets the walk.
+func TestMemoryV1LimitsFromStat(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.CopyFS(dir, os.DirFS("testdata/v1")); err != nil {
+		t.Fatal(err)
+	}
+	stat := filepath.Join(dir, "memory/docker/ctr/memory.stat")
+	orig, err := os.ReadFile(stat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := Detect(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rewrite := func(keep func(line string) (string, bool)) {
+		t.Helper()
+		var out []string
+		for _, l := range strings.Split(strings.TrimSpace(string(orig)), "\n") {
+			if l, ok := keep(l); ok {
+				out = append(out, l)
+			}
+		}
+		if err := os.WriteFile(stat, []byte(strings.Join(out, "\n")+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// The files say 1 GiB and 2 GiB (the parent's); memory.stat another.
+	rewrite(func(l string) (string, bool) {
+		switch {
+		case strings.HasPrefix(l, "hierarchical_memory_limit "):
+			return "hierarchical_memory_limit 734003200", true
+		case strings.HasPrefix(l, "hierarchical_memsw_limit "):
+			return "hierarchical_memsw_limit 9223372036854771712", true
+		}
+		return l, true
+	})
+	m, err := memoryOf(t, NewCgroup(h, "/docker/ctr"))
+	if err != nil || m.Limit != 700*mib || m.SwapLimit != NoLimit {
+		t.Errorf("from memory.stat: limit %d swap %d, %v; want %d and none", m.Limit, m.SwapLimit, err, 700*mib)
+	}
+
+	rewrite(func(l string) (string, bool) { return l, !strings.HasPrefix(l, "hierarchical_") })
+	m, err = memoryOf(t, NewCgroup(h, "/docker/ctr"))
+	if err != nil || m.Limit != 1<<30 || m.SwapLimit != 1<<30 {
+		t.Errorf("walked: limit %d swap %d, %v; want the parent's 1 GiB and 1 GiB", m.Limit, m.SwapLimit, err)
 	}
 }
