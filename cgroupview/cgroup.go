@@ -35,7 +35,7 @@ func (c *Cgroup) memoize() *Cgroup {
 	for r := range Resource(numResources) {
 		ctrl := r.controller()
 		rp := &c.byResource[r]
-		rp.key = c.h.Mode.String() + ":" + ctrl + ":" + c.path(ctrl)
+		rp.key = c.keyFor(ctrl)
 		rp.ancestors, rp.err = c.walkAncestors(ctrl)
 		if rp.err == nil {
 			rp.dir = rp.ancestors[0]
@@ -158,7 +158,11 @@ func (c *Cgroup) Key(r Resource) string {
 	if rp := c.paths(r); rp != nil {
 		return rp.key
 	}
-	return c.h.Mode.String() + ":" + r.controller() + ":" + c.Path(r)
+	return c.keyFor(r.controller())
+}
+
+func (c *Cgroup) keyFor(controller string) string {
+	return c.h.Mode.String() + ":" + controller + ":" + c.path(controller)
 }
 
 // paths is byResource[r], or nil for an r out of range.

@@ -162,12 +162,14 @@ func TestParseUsageAll(t *testing.T) {
 	for _, bad := range []string{
 		"", "cpu user\n0 1 2\n", "cpu user system\n1 1 2\n", "cpu user system\n0 1\n",
 		"cpu user system\n0 1 x\n", "cpu user system\n0 1 2\n0 1 2\n",
+		// A blank line is the end only at the end of the file.
+		"cpu user system\n0 1 2\n\n1 3 4\n",
 	} {
 		if got, err := ParseUsageAll([]byte(bad)); err == nil {
 			t.Errorf("ParseUsageAll(%q) = %v, want an error", bad, got)
 		}
 	}
-	got, err := ParseUsageAll([]byte("cpu user system\n0 5 6\n1 7 8\n"))
+	got, err := ParseUsageAll([]byte("cpu user system\n0 5 6\n1 7 8\n\n"))
 	if err != nil || !reflect.DeepEqual(got, []CPUTime{{5, 6}, {7, 8}}) {
 		t.Errorf("ParseUsageAll = %v, %v", got, err)
 	}
@@ -225,6 +227,8 @@ func FuzzParseCPUFiles(f *testing.F) {
 	f.Add([]byte("nr_periods 1\nthrottled_time 2\n"))
 	f.Add([]byte("max 100000"))
 	f.Add([]byte("1 2 3 "))
+	f.Add([]byte("cpu user system\n"))
+	f.Add([]byte("cpu user system\n0 1 2\n\n1 3 4\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		ParseUsageAll(data)
 		ParseUsagePerCPU(data)

@@ -59,27 +59,23 @@ func (r v1Reader) CPUUsage(c *Cgroup) (CPUUsage, error) {
 // ParseUsageAll parses v1 cpuacct.usage_all: a "cpu user system" header
 // and one "N user_ns system_ns" line per possible CPU.
 func ParseUsageAll(data []byte) ([]CPUTime, error) {
+	// Line by line and field by field in place (splitFields): this file
+	// is parsed on every open of stat and cpuinfo.
+	data = bytes.TrimRight(data, "\n")
 	var out []CPUTime
 	n := 0
 	for line := range bytes.Lines(data) {
 		n++
-		// Fields in place: this file is parsed on every open of stat
-		// and cpuinfo.
-		var arr [4][]byte
-		f := arr[:0]
-		for w := range bytes.FieldsSeq(line) {
-			f = append(f, w)
-		}
+		var f [3][]byte
+		nf := splitFields(bytes.TrimSuffix(line, []byte{'\n'}), f[:])
 		if n == 1 {
-			if len(f) != 3 || string(f[0]) != "cpu" || string(f[1]) != "user" || string(f[2]) != "system" {
+			if nf != 3 || string(f[0]) != "cpu" || string(f[1]) != "user" || string(f[2]) != "system" {
 				return nil, fmt.Errorf("missing header %q", "cpu user system")
 			}
+			out = make([]CPUTime, 0, bytes.Count(data, []byte{'\n'}))
 			continue
 		}
-		if len(f) == 0 && len(bytes.TrimSpace(data[len(data)-len(line):])) == 0 {
-			break // trailing blank lines
-		}
-		if len(f) != 3 {
+		if nf != 3 {
 			return nil, fmt.Errorf("line %d: want 3 fields, got %q", n, bytes.TrimSuffix(line, []byte{'\n'}))
 		}
 		cpu, err := cpuNumber(f[0])
@@ -90,9 +86,6 @@ func ParseUsageAll(data []byte) ([]CPUTime, error) {
 		sys, err2 := strconv.ParseUint(string(f[2]), 10, 64)
 		if err := errors.Join(err1, err2); err != nil {
 			return nil, fmt.Errorf("line %d: %w", n, err)
-		}
-		if out == nil {
-			out = make([]CPUTime, 0, bytes.Count(data, []byte{'\n'}))
 		}
 		out = append(out, CPUTime{User: user, System: sys})
 	}
@@ -131,7 +124,7 @@ func ParseCPUStatV1(data []byte) (throttled uint64, err error) {
 }
 
 func (r v1Reader) CPUQuota(c *Cgroup) (int, error) {
-	// One opening (one inode check) of each directory for both files.
+	// One opening (one rename check) of each directory for both files.
 	ds, buf, done, err := r.holdAncestors(c, "cpu")
 	if errors.Is(err, ErrNoCgroup) {
 		return 0, nil

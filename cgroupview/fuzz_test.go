@@ -46,14 +46,3 @@ func FuzzParseProcCgroup(f *testing.F) {
 		}
 	})
 }
-
-func FuzzParseCPUAcct(f *testing.F) {
-	f.Add([]byte("cpu user system\n0 100 200\n1 300 400\n"))
-	f.Add([]byte("cpu user system\n"))
-	f.Add([]byte("cpu user system\n0 1 2\n\n"))
-	f.Add([]byte("100 200 300 \n"))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		ParseUsageAll(data)
-		ParseUsagePerCPU(data)
-	})
-}

@@ -123,7 +123,7 @@ func (r v1Reader) IO(c *Cgroup) (IO, error) {
 	if err != nil {
 		return nil, err
 	}
-	// One opening of the directory (one inode check) for all its files.
+	// One opening of the directory (one rename check) for all its files.
 	ds := r.openDirs([]string{dir})
 	defer ds.release()
 	buf := r.fs.GetBuf()

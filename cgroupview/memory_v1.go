@@ -19,11 +19,11 @@ func (r v1Reader) Memory(c *Cgroup) (Memory, error) { return r.memory(c, nil) }
 // four levels down). A memory.stat without them is met with a walk of the
 // ancestors' limit files.
 func (r v1Reader) memory(c *Cgroup, vm *VMCounters) (Memory, error) {
-	dir, err := c.dir("memory")
+	dirs, err := c.ancestors("memory")
 	if err != nil {
 		return Memory{}, err
 	}
-	ds := r.openDirs([]string{dir})
+	ds := r.openDirs(dirs[:1]) // the cgroup's own directory (shared list)
 	defer ds.release()
 	buf := r.fs.GetBuf()
 	defer r.fs.PutBuf(buf)

@@ -163,7 +163,7 @@ func ownCgroupProcsFiles(t *testing.T) []string {
 // renamed away with another made at its path: the daemon keeps descriptors
 // of the cgroups it read, and a reader in the new cgroup must get the new
 // cgroup's figures, never the old one's through those descriptors (removal
-// fails their reads with ENODEV; a v1 rename is caught by the inode check).
+// fails their reads with ENODEV; a v1 rename is caught by the rename check, kernelfs/renames.go).
 func TestCgroupMadeAgainAtTheSamePath(t *testing.T) {
 	d := startDaemon(t)
 	memTotal := func(cg *testCgroup) string {

@@ -25,8 +25,8 @@ import (
 //     descriptors of the wrong cgroup behind, so every use of a v1 cgroup
 //     directory first reads the inotify queue that tells of its rename
 //     (renames.go), or, where it has no watch, checks its inode by path
-//     (kernfs numbers are not reused). cgroup2 has no rename, the sysfs directories read (CPUs,
-//     disks) are never renamed, and a removed directory's descriptors fail
+//     (kernfs numbers are not reused). cgroup2 has no rename, the sysfs
+//     directories read (CPUs, disks) are never renamed, and a removed directory's descriptors fail
 //     with ENODEV, even when another is made at the same path: those are not
 //     checked, nor are mount roots.
 //   - a process, keyed by pid: /proc/<pid> descriptors read their own

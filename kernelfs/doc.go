@@ -6,8 +6,10 @@
 // not: opening a kernel file costs several times reading it, and this is the
 // hot path. Files read once at start use prometheus/procfs itself.
 //
-// One descriptor cache serves every reader (see cache.go): cgroup
-// directories are checked by inode, processes by ESRCH, the number of kept
-// descriptors is a share of RLIMIT_NOFILE, and a background sweep lets go of
-// removed cgroups and exited processes within seconds.
+// One descriptor cache serves every reader (see cache.go): v1 cgroup
+// directories are checked for a rename by an inotify watch (renames.go, or
+// by inode where there is none), removed ones by ENODEV, processes by
+// ESRCH; the number of kept descriptors is a share of RLIMIT_NOFILE, and a
+// background sweep lets go of removed cgroups and exited processes within
+// seconds.
 package kernelfs

@@ -76,7 +76,7 @@ func (h *hostDisks) close() {
 }
 
 // get is the host's disk list: the kept one unless a block device came or
-// went since it was read, else the file read read again. The list is
+// went since it was read, else the file read again. The list is
 // shared: callers must not change it.
 func (h *hostDisks) get(read func() ([]byte, error)) ([]procfiles.DiskstatsLine, error) {
 	h.mu.Lock()
