@@ -72,6 +72,12 @@ type Options struct {
 	// runtime to hand the P over, 20 to 100 ms at a time when the CPUs
 	// were busy. No handler here waits on another request.
 	Readers int
+	// IOUring asks the kernel for FUSE over io_uring (go-fuse's
+	// MountOptions.IOUring): each request is then answered on its
+	// caller's CPU, by a thread pinned there. The kernel has no way to
+	// hand a request sent over io_uring to another server, so a
+	// connection with it cannot be adopted (Adopt).
+	IOUring bool
 	// Adopt, if set, serves this live connection (mounted at mountpoint
 	// by a previous server, whose node ids and handles the kernel keeps)
 	// instead of mounting anew (handover.go).
@@ -127,6 +133,7 @@ func Mount(mountpoint string, files []File, o Options) (*fuse.Server, error) {
 			// make bench).
 			DisableSplice: true,
 			MaxReaders:    o.Readers,
+			IOUring:       o.IOUring,
 		},
 		OnAdd: func(ctx context.Context) {
 			for _, f := range files {
@@ -148,6 +155,9 @@ func Mount(mountpoint string, files []File, o Options) (*fuse.Server, error) {
 	}
 	raw := directReadsOnly{newHandoverFS(gofs.NewNodeFS(root, opts), &root.Inode, gen)}
 	var server *fuse.Server
+	if o.Adopt != nil && o.IOUring {
+		return nil, errors.New("a connection served over io_uring cannot be adopted")
+	}
 	if o.Adopt != nil {
 		// No INIT: the connection's request timeout is the one its
 		// first server got.
@@ -172,6 +182,13 @@ func Mount(mountpoint string, files []File, o Options) (*fuse.Server, error) {
 	if err := server.WaitMount(); err != nil {
 		server.Unmount()
 		return nil, fmt.Errorf("starting the FUSE server: %w", err)
+	}
+	if o.IOUring {
+		if n := server.WaitIOUring(); n > 0 {
+			log.Info("serving over FUSE io_uring", "queues", n)
+		} else {
+			log.Warn("the kernel did not take FUSE over io_uring; serving through /dev/fuse (Linux 6.14 or later, with the fuse module's enable_uring parameter on)")
+		}
 	}
 	stop := make(chan struct{})
 	go func() { server.Wait(); close(stop) }()

@@ -123,6 +123,7 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"--active-file-used-percent", "101"}, "0 to 100"},
 		{[]string{"--log-level", "loud"}, "--log-level"},
 		{[]string{"--no-such-flag"}, "no-such-flag"},
+		{[]string{"--io-uring"}, "--holder=false"},
 	} {
 		mp := filepath.Join(t.TempDir(), "m")
 		// A value that is wrongly accepted starts serving: kill it.

@@ -43,7 +43,11 @@ type env struct {
 	// the first (an earlier build, to show a change is no slower).
 	baselineBin string
 	baseline    *daemon
-	lxcfs       *daemon
+	// wantURing adds cgprocfs --io-uring to the files benchmark where
+	// the kernel has FUSE over io_uring (off with -no-io-uring).
+	wantURing bool
+	uring     *daemon
+	lxcfs     *daemon
 	// goFloors adds the Go floors to the files benchmark (off with
 	// -no-go-floors).
 	goFloors bool
@@ -179,6 +183,43 @@ func (e *env) startBaseline() (*daemon, error) {
 	e.baseline = d
 	return d, nil
 }
+
+// startURing starts cgprocfs --io-uring once on its own temporary mount
+// point, where the kernel has FUSE over io_uring; nil, nil when it is not
+// wanted or the kernel lacks it. The daemon turns the fuse module's switch
+// on; cleanup puts it back as it was.
+func (e *env) startURing() (*daemon, error) {
+	if !e.wantURing || e.uring != nil {
+		return e.uring, nil
+	}
+	was, err := os.ReadFile(uringParam)
+	if err != nil {
+		fmt.Printf("io_uring: left out, this kernel has no FUSE over io_uring (%v)\n", err)
+		return nil, nil
+	}
+	e.defer_(func() {
+		if now, _ := os.ReadFile(uringParam); !bytes.Equal(now, was) {
+			if err := os.WriteFile(uringParam, bytes.TrimSpace(was), 0o644); err != nil {
+				fmt.Fprintf(os.Stderr, "bench: putting %s back: %v\n", uringParam, err)
+			}
+		}
+	})
+	mp := filepath.Join(e.tmp, "io_uring")
+	d, err := e.startDaemon("io_uring", mp, e.bin, "mount", "--io-uring", "--holder=false", mp)
+	if err != nil {
+		return nil, err
+	}
+	if !strings.Contains(d.log.String(), "serving over FUSE io_uring") {
+		fmt.Printf("io_uring: left out, the daemon serves through /dev/fuse: %s\n", d.log.String())
+		d.stop()
+		return nil, nil
+	}
+	e.uring = d
+	return d, nil
+}
+
+// uringParam is the fuse module's switch for FUSE over io_uring.
+const uringParam = "/sys/module/fuse/parameters/enable_uring"
 
 // startLxcfs starts Debian's lxcfs once in the foreground on its own
 // temporary mount point, with its own pid file so that a system lxcfs

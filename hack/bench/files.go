@@ -53,6 +53,7 @@ const (
 const (
 	targetCgprocfs = "cgprocfs"
 	targetBaseline = "baseline"
+	targetURing    = "io_uring"
 	targetLxcfs    = "lxcfs"
 	targetFloor    = "C floor"
 	targetGoRaw    = "Go raw"
@@ -165,6 +166,10 @@ func runFiles(e *env) error {
 	if err != nil {
 		return err
 	}
+	uring, err := e.startURing()
+	if err != nil {
+		return err
+	}
 	disk := ""
 	if slices.ContainsFunc(e.files, func(f servedFile) bool { return strings.Contains(f.Path, "DISK") || f.Name == "diskstats" }) {
 		if disk, err = pickDisk(d.mountpoint); err != nil {
@@ -178,6 +183,9 @@ func runFiles(e *env) error {
 		s.Targets = append(s.Targets, fileTarget{targetCgprocfs, filepath.Join(d.mountpoint, rel), d.cmd.Process.Pid})
 		if base != nil {
 			s.Targets = append(s.Targets, fileTarget{targetBaseline, filepath.Join(base.mountpoint, rel), base.cmd.Process.Pid})
+		}
+		if uring != nil {
+			s.Targets = append(s.Targets, fileTarget{targetURing, filepath.Join(uring.mountpoint, rel), uring.cmd.Process.Pid})
 		}
 		if lx != nil && f.Lxcfs {
 			s.Targets = append(s.Targets, fileTarget{targetLxcfs, filepath.Join(lx.mountpoint, rel), lx.cmd.Process.Pid})
@@ -289,6 +297,9 @@ func runFiles(e *env) error {
 	if base != nil {
 		targets = append(targets, targetBaseline)
 	}
+	if uring != nil {
+		targets = append(targets, targetURing)
+	}
 	if lx != nil {
 		targets = append(targets, targetLxcfs)
 	}
@@ -321,6 +332,10 @@ func runFiles(e *env) error {
 		fmt.Println()
 	}
 	printCPUTable(os.Stdout, specs, res, lx != nil)
+	if uring != nil {
+		fmt.Println()
+		printURingTable(os.Stdout, specs, res)
+	}
 	return nil
 }
 

@@ -103,6 +103,7 @@ func main() {
 	files := flag.String("files", "", "files: comma-separated files to read, of: "+fileNames()+" (default all)")
 	noLxcfs := flag.Bool("no-lxcfs", false, "leave LXCFS out even when it is installed")
 	baseline := flag.String("baseline", "", "files: a second cgprocfs binary (an earlier build) measured beside -bin in the same run")
+	noURing := flag.Bool("no-io-uring", false, "files: leave out cgprocfs --io-uring (measured where the kernel has FUSE over io_uring; the fuse module's switch is put back after)")
 	noGoFloors := flag.Bool("no-go-floors", false, "files: leave out the two Go floors (go-fuse's raw API and cgprocfs's own tree serving fixed bytes)")
 	cpuprofile := flag.String("cpuprofile", "", "write the cgprocfs daemon's CPU profile to this file (needs its hidden --cpuprofile flag)")
 	flag.Usage = func() {
@@ -147,6 +148,7 @@ func main() {
 	}
 	e.files = picked
 	e.goFloors = !*noGoFloors
+	e.wantURing = !*noURing
 	if *baseline != "" {
 		if e.baselineBin, err = filepath.Abs(*baseline); err != nil {
 			fmt.Fprintln(os.Stderr, "bench: -baseline:", err)

@@ -77,6 +77,16 @@ func findResult(res []fileResult, file, target string, readers int) summary {
 	return summary{Target: target, Readers: readers}
 }
 
+// findFileResult is findResult's whole row, with its CPU time.
+func findFileResult(res []fileResult, file, target string, readers int) fileResult {
+	for _, r := range res {
+		if r.File == file && r.Target == target && r.Readers == readers {
+			return r
+		}
+	}
+	return fileResult{}
+}
+
 // printFilesTable is the files benchmark's table: a row per file and reader
 // count; per target reads/s, p50 and p99; then cgprocfs's reads/s over
 // lxcfs's and over the C floor's, and its p99 over the C floor's (above 1x:
@@ -193,6 +203,51 @@ func printCPUTable(w io.Writer, specs []fileSpec, res []fileResult, lxcfs bool) 
 	}
 	tw.Flush()
 	fmt.Fprintln(w, "(the daemon's utime+stime from /proc/PID/stat around its turns, 1 and 8 readers together; ticks of 10 ms; target: cgprocfs/lxcfs at most 0.5x; Go raw/lxcfs: what go-fuse's raw API alone costs against it)")
+}
+
+// printURingTable sets cgprocfs --io-uring against the targets and against
+// cgprocfs through /dev/fuse in the same run: reads/s and p99 per file and
+// reader count, then CPU per read.
+func printURingTable(w io.Writer, specs []fileSpec, res []fileResult) {
+	find := func(file, target string, readers int) summary { return findResult(res, file, target, readers) }
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "io_uring\treaders\tr/s\tp99\t/cgprocfs\t/lxcfs\t/floor\tp99/floor\tCPU s per 10,000 reads\tCPU /lxcfs\t")
+	for _, s := range specs {
+		for _, n := range readerCounts {
+			u := find(s.Name, targetURing, n)
+			if u.Reads == 0 {
+				continue
+			}
+			fl := find(s.Name, targetFloor, n)
+			cpu, lxCPU := "-", "-"
+			if r := findFileResult(res, s.Name, targetURing, n); r.Reads > 0 {
+				c := r.CPU / float64(r.Reads) * 10000
+				cpu = fmt.Sprintf("%.3f", c)
+				if l := findFileResult(res, s.Name, targetLxcfs, n); l.Reads > 0 {
+					lxCPU = ratio(c, l.CPU/float64(l.Reads)*10000)
+				}
+			}
+			fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.3f\t%s\t%s\t%s\t%s\t%s\t%s\t\n", s.Name, n, u.PerSecond(), msf(u.P99),
+				ratio(u.PerSecond(), find(s.Name, targetCgprocfs, n).PerSecond()),
+				ratio(u.PerSecond(), find(s.Name, targetLxcfs, n).PerSecond()),
+				ratio(u.PerSecond(), fl.PerSecond()), ratio(float64(u.P99), float64(fl.P99)), cpu, lxCPU)
+		}
+	}
+	var uCPU, lCPU float64
+	var uReads, lReads int
+	for _, r := range res {
+		switch r.Target {
+		case targetURing:
+			uCPU, uReads = uCPU+r.CPU, uReads+r.Reads
+		case targetLxcfs:
+			lCPU, lReads = lCPU+r.CPU, lReads+r.Reads
+		}
+	}
+	if uReads > 0 && lReads > 0 {
+		fmt.Fprintf(tw, "all files\t\t\t\t\t\t\t\t%.3f\t%s\t\n", uCPU/float64(uReads)*10000, ratio(uCPU/float64(uReads), lCPU/float64(lReads)))
+	}
+	tw.Flush()
+	fmt.Fprintln(w, "(cgprocfs --io-uring --holder=false: each request answered on its reader's CPU; /cgprocfs: over cgprocfs through /dev/fuse, the default; the C floor stays on /dev/fuse, as libfuse 3.14 has no io_uring)")
 }
 
 // orDash is v with three decimals, or "-" when missing.

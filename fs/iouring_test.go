@@ -1,0 +1,127 @@
+package fs
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// ioURingForTest turns FUSE over io_uring on for the test, or skips it on a
+// kernel without it, and puts the switch back when the test ends.
+func ioURingForTest(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("mounting FUSE needs root")
+	}
+	was, err := os.ReadFile(FuseURingParam)
+	if err != nil {
+		t.Skipf("no FUSE over io_uring on this kernel: %v", err)
+	}
+	changed, err := EnableIOUring(FuseURingParam)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if changed {
+		t.Cleanup(func() {
+			if err := os.WriteFile(FuseURingParam, bytes.TrimSpace(was), 0o644); err != nil {
+				t.Errorf("putting the fuse module's io_uring switch back: %v", err)
+			}
+		})
+	}
+}
+
+// onlyCPU is the one CPU the calling thread may run on, or -1.
+func onlyCPU() int {
+	var set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &set); err != nil || set.Count() != 1 {
+		return -1
+	}
+	for c := 0; ; c++ {
+		if set.IsSet(c) {
+			return c
+		}
+	}
+}
+
+// Over io_uring every request is answered by the thread of its reader's
+// CPU: a reader pinned to each CPU in turn gets its content from a thread
+// pinned to that same CPU, chunked reads of a large file stay whole, errors
+// reach the reader, and unmounting ends every queue's thread.
+func TestIOUringAnswersOnTheReadersCPU(t *testing.T) {
+	ioURingForTest(t)
+	const size = 1<<20 + 17 // more than one READ's payload
+	mp := t.TempDir()
+	server, err := Mount(mp, []File{
+		{Path: "cpu", Content: func(ctx context.Context, pid uint32) ([]byte, error) {
+			return fmt.Appendf(nil, "%d", onlyCPU()), nil
+		}},
+		{Path: "big", Content: func(ctx context.Context, pid uint32) ([]byte, error) {
+			return bytes.Repeat([]byte{'x'}, size), nil
+		}},
+		{Path: "gone", Content: func(ctx context.Context, pid uint32) ([]byte, error) { return nil, errnoErr(syscall.ESRCH) }},
+	}, Options{IOUring: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	unmounted := false
+	t.Cleanup(func() {
+		if !unmounted {
+			if err := server.Unmount(); err != nil {
+				syscall.Unmount(mp, syscall.MNT_DETACH)
+			}
+		}
+	})
+	if n := server.WaitIOUring(); n != runtime.NumCPU() {
+		t.Fatalf("%d io_uring queues serve, want one per CPU (%d)", n, runtime.NumCPU())
+	}
+
+	var mine unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &mine); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.SchedSetaffinity(0, &mine)
+	for c := 0; c < runtime.NumCPU(); c++ {
+		if !mine.IsSet(c) {
+			continue
+		}
+		var one unix.CPUSet
+		one.Set(c)
+		// The test's thread is locked (main_test.go), so this pins it.
+		if err := unix.SchedSetaffinity(0, &one); err != nil {
+			t.Fatal(err)
+		}
+		for range 20 {
+			b, err := os.ReadFile(filepath.Join(mp, "cpu"))
+			if err != nil || string(b) != fmt.Sprint(c) {
+				t.Fatalf("read from CPU %d: answered on CPU %q, %v", c, b, err)
+			}
+		}
+		if b, err := os.ReadFile(filepath.Join(mp, "big")); err != nil || len(b) != size || bytes.Count(b, []byte{'x'}) != size {
+			t.Errorf("read of %d bytes from CPU %d: %d bytes, %v", size, c, len(b), err)
+		}
+		if _, err := os.ReadFile(filepath.Join(mp, "gone")); !errors.Is(err, syscall.ESRCH) {
+			t.Errorf("read of a failing file from CPU %d: %v, want ESRCH", c, err)
+		}
+	}
+
+	if err := server.Unmount(); err != nil {
+		t.Fatal(err)
+	}
+	unmounted = true
+	done := make(chan struct{})
+	go func() { server.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the io_uring queues still serve 10 s after the unmount")
+	}
+}
