@@ -77,14 +77,21 @@ func findResult(res []fileResult, file, target string, readers int) summary {
 	return summary{Target: target, Readers: readers}
 }
 
-// findFileResult is findResult's whole row, with its CPU time.
-func findFileResult(res []fileResult, file, target string, readers int) fileResult {
+// cpuPer10k is target's CPU seconds per 10,000 reads of file ("": every
+// file), over all reader counts; 0 without reads.
+func cpuPer10k(res []fileResult, file, target string) float64 {
+	var cpu float64
+	var reads int
 	for _, r := range res {
-		if r.File == file && r.Target == target && r.Readers == readers {
-			return r
+		if (file == "" || r.File == file) && r.Target == target {
+			cpu += r.CPU
+			reads += r.Reads
 		}
 	}
-	return fileResult{}
+	if reads == 0 {
+		return 0
+	}
+	return cpu / float64(reads) * 10000
 }
 
 // printFilesTable is the files benchmark's table: a row per file and reader
@@ -163,21 +170,6 @@ func printFloorsTable(w io.Writer, specs []fileSpec, res []fileResult) {
 // printCPUTable shows the daemons' CPU time (utime+stime) per 10,000
 // reads, over both reader counts, per file and in all.
 func printCPUTable(w io.Writer, specs []fileSpec, res []fileResult, lxcfs bool) {
-	per := func(file, target string) (cpu float64, reads int) {
-		for _, r := range res {
-			if (file == "" || r.File == file) && r.Target == target {
-				cpu += r.CPU
-				reads += r.Reads
-			}
-		}
-		return cpu, reads
-	}
-	per10k := func(cpu float64, reads int) float64 {
-		if reads == 0 {
-			return 0
-		}
-		return cpu / float64(reads) * 10000
-	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "CPU s per 10,000 reads\tcgprocfs\tlxcfs\tC floor\tGo raw\tGo tree\tcgprocfs/lxcfs\tcgprocfs/floor\tGo raw/lxcfs\t")
 	names := []string{}
@@ -186,11 +178,11 @@ func printCPUTable(w io.Writer, specs []fileSpec, res []fileResult, lxcfs bool) 
 	}
 	names = append(names, "")
 	for _, f := range names {
-		c := per10k(per(f, targetCgprocfs))
-		l := per10k(per(f, targetLxcfs))
-		fl := per10k(per(f, targetFloor))
-		raw := per10k(per(f, targetGoRaw))
-		tree := per10k(per(f, targetGoTree))
+		c := cpuPer10k(res, f, targetCgprocfs)
+		l := cpuPer10k(res, f, targetLxcfs)
+		fl := cpuPer10k(res, f, targetFloor)
+		raw := cpuPer10k(res, f, targetGoRaw)
+		tree := cpuPer10k(res, f, targetGoTree)
 		name := f
 		if f == "" {
 			name = "all files"
@@ -219,13 +211,12 @@ func printURingTable(w io.Writer, specs []fileSpec, res []fileResult) {
 				continue
 			}
 			fl := find(s.Name, targetFloor, n)
-			cpu, lxCPU := "-", "-"
-			if r := findFileResult(res, s.Name, targetURing, n); r.Reads > 0 {
-				c := r.CPU / float64(r.Reads) * 10000
-				cpu = fmt.Sprintf("%.3f", c)
-				if l := findFileResult(res, s.Name, targetLxcfs, n); l.Reads > 0 {
-					lxCPU = ratio(c, l.CPU/float64(l.Reads)*10000)
-				}
+			// CPU per read over both reader counts, as in the CPU
+			// table, on each file's first row.
+			cpu, lxCPU := "", ""
+			if n == readerCounts[0] {
+				c, l := cpuPer10k(res, s.Name, targetURing), cpuPer10k(res, s.Name, targetLxcfs)
+				cpu, lxCPU = orDash(c), ratio(c, l)
 			}
 			fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.3f\t%s\t%s\t%s\t%s\t%s\t%s\t\n", s.Name, n, u.PerSecond(), msf(u.P99),
 				ratio(u.PerSecond(), find(s.Name, targetCgprocfs, n).PerSecond()),
@@ -233,19 +224,8 @@ func printURingTable(w io.Writer, specs []fileSpec, res []fileResult) {
 				ratio(u.PerSecond(), fl.PerSecond()), ratio(float64(u.P99), float64(fl.P99)), cpu, lxCPU)
 		}
 	}
-	var uCPU, lCPU float64
-	var uReads, lReads int
-	for _, r := range res {
-		switch r.Target {
-		case targetURing:
-			uCPU, uReads = uCPU+r.CPU, uReads+r.Reads
-		case targetLxcfs:
-			lCPU, lReads = lCPU+r.CPU, lReads+r.Reads
-		}
-	}
-	if uReads > 0 && lReads > 0 {
-		fmt.Fprintf(tw, "all files\t\t\t\t\t\t\t\t%.3f\t%s\t\n", uCPU/float64(uReads)*10000, ratio(uCPU/float64(uReads), lCPU/float64(lReads)))
-	}
+	c, l := cpuPer10k(res, "", targetURing), cpuPer10k(res, "", targetLxcfs)
+	fmt.Fprintf(tw, "all files\t\t\t\t\t\t\t\t%s\t%s\t\n", orDash(c), ratio(c, l))
 	tw.Flush()
 	fmt.Fprintln(w, "(cgprocfs --io-uring --holder=false: each request answered on its reader's CPU; /cgprocfs: over cgprocfs through /dev/fuse, the default; the C floor stays on /dev/fuse, as libfuse 3.14 has no io_uring)")
 }
