@@ -45,9 +45,11 @@ check: gofuse-patch
 	if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
 
-# Unit tests (the fuzz targets' seed corpora run as part of them).
+# Unit tests (the fuzz targets' seed corpora run as part of them), and the
+# tests hack/go-fuse.patch adds to go-fuse.
 unit: gofuse-patch
 	$(GO) test -count=1 -race $$($(GO) list ./... | grep -v /integration)
+	cd .cache/go-fuse && $(GO) test -count=1 -run 'CPUList' ./fuse
 
 fuzz-seeds: gofuse-patch
 	$(GO) test -count=1 -run '^Fuzz' ./...
