@@ -86,15 +86,28 @@ func runLoadavgBench(e *env) error {
 			fmt.Println("lxcfs: not installed, left out")
 		}
 	}
+	// cgprocfs --io-uring, where the kernel has it, is read at the scale
+	// points beside the shared daemon, and tracks the same containers.
+	uring, err := e.startURing()
+	if err != nil {
+		return err
+	}
 	var files []string
 	for _, d := range daemons {
 		files = append(files, filepath.Join(d.mountpoint, "proc", "loadavg"))
 	}
+	shared := []*daemon{d}
+	if uring != nil {
+		files = append(files, filepath.Join(uring.mountpoint, "proc", "loadavg"))
+		shared = append(shared, uring)
+	}
 	// Each container also reads the shared daemon's other per-cgroup
 	// files once, so that its descriptor caches hold what 1,000 real
 	// containers would have them hold.
-	for _, f := range []string{"meminfo", "stat", "cpuinfo", "uptime", "diskstats", "vmstat"} {
-		files = append(files, filepath.Join(d.mountpoint, "proc", f))
+	for _, sd := range shared {
+		for _, f := range []string{"meminfo", "stat", "cpuinfo", "uptime", "diskstats", "vmstat"} {
+			files = append(files, filepath.Join(sd.mountpoint, "proc", f))
+		}
 	}
 
 	fmt.Printf("starting %d cgroups with one process of %d sleeping threads each ...\n", n, threads)
@@ -116,7 +129,7 @@ func runLoadavgBench(e *env) error {
 	if err != nil {
 		return err
 	}
-	sc, err := newScaleProbe(e, d)
+	sc, err := newScaleProbe(e, d, uring)
 	if err != nil {
 		return err
 	}

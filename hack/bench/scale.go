@@ -31,19 +31,25 @@ type scalePoint struct {
 	rssKiB     int
 	fds        int
 	res        []fileResult
+	// uringRSSKiB is cgprocfs --io-uring's RSS, when it is read too.
+	uringRSSKiB int
 }
 
 type scaleProbe struct {
 	e      *env
 	d      *daemon
+	uring  *daemon // nil without io_uring
 	cg     *cgroup
 	specs  []fileSpec
 	points []scalePoint
+	// targets are the daemons read at each point: cgprocfs, and
+	// cgprocfs --io-uring where the kernel has it.
+	targets []string
 }
 
 // newScaleProbe readies the reading cgroup and a C floor serving what
 // cgprocfs serves it.
-func newScaleProbe(e *env, d *daemon) (*scaleProbe, error) {
+func newScaleProbe(e *env, d, uring *daemon) (*scaleProbe, error) {
 	cg, err := e.newCgroup("scale", benchLimit)
 	if err != nil {
 		return nil, err
@@ -63,12 +69,17 @@ func newScaleProbe(e *env, d *daemon) (*scaleProbe, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &scaleProbe{e: e, d: d, cg: cg}
+	p := &scaleProbe{e: e, d: d, uring: uring, cg: cg, targets: []string{targetCgprocfs}}
+	if uring != nil {
+		p.targets = append(p.targets, targetURing)
+	}
 	for i, f := range scaleFiles {
-		p.specs = append(p.specs, fileSpec{Name: f, Path: "proc/" + f, Targets: []fileTarget{
-			{targetCgprocfs, filepath.Join(d.mountpoint, "proc", f), 0},
-			{targetFloor, filepath.Join(fl.mountpoint, strconv.Itoa(i)), 0},
-		}})
+		ts := []fileTarget{{targetCgprocfs, filepath.Join(d.mountpoint, "proc", f), 0}}
+		if uring != nil {
+			ts = append(ts, fileTarget{targetURing, filepath.Join(uring.mountpoint, "proc", f), 0})
+		}
+		ts = append(ts, fileTarget{targetFloor, filepath.Join(fl.mountpoint, strconv.Itoa(i)), 0})
+		p.specs = append(p.specs, fileSpec{Name: f, Path: "proc/" + f, Targets: ts})
 	}
 	return p, nil
 }
@@ -85,6 +96,9 @@ func (p *scaleProbe) measure(containers int) error {
 		return err
 	}
 	pt.rssKiB, _ = rssKiB(p.d.cmd.Process.Pid)
+	if p.uring != nil {
+		pt.uringRSSKiB, _ = rssKiB(p.uring.cmd.Process.Pid)
+	}
 	pt.fds, _ = withChildren(p.d.cmd.Process.Pid, openFiles)
 	p.points = append(p.points, pt)
 	return nil
@@ -133,15 +147,17 @@ func (p *scaleProbe) print() {
 		}
 		return summary{}
 	}
-	fmt.Printf("\nreads through cgprocfs with %d and with %d cgroups tracked (C floor: the noise reference; the other daemons stopped meanwhile)\n", a.containers, b.containers)
+	fmt.Printf("\nreads through cgprocfs (and cgprocfs --io-uring, io_uring) with %d and with %d cgroups tracked (C floor: the noise reference; the other daemons stopped meanwhile)\n", a.containers, b.containers)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "file\treaders\tr/s %d\t/floor %d\tr/s %d\t/floor %d\t(/floor %d) / (/floor %d)\t\n", a.containers, a.containers, b.containers, b.containers, b.containers, a.containers)
-	for _, f := range scaleFiles {
-		for _, n := range readerCounts {
-			ca, fa := get(a, f, targetCgprocfs, n), get(a, f, targetFloor, n)
-			cb, fb := get(b, f, targetCgprocfs, n), get(b, f, targetFloor, n)
-			ra, rb := ca.PerSecond()/fa.PerSecond(), cb.PerSecond()/fb.PerSecond()
-			fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.2fx\t%.0f\t%.2fx\t%.2fx\t\n", f, n, ca.PerSecond(), ra, cb.PerSecond(), rb, rb/ra)
+	fmt.Fprintf(tw, "file\ttarget\treaders\tr/s %d\t/floor %d\tr/s %d\t/floor %d\t(/floor %d) / (/floor %d)\t\n", a.containers, a.containers, b.containers, b.containers, b.containers, a.containers)
+	for _, t := range p.targets {
+		for _, f := range scaleFiles {
+			for _, n := range readerCounts {
+				ca, fa := get(a, f, t, n), get(a, f, targetFloor, n)
+				cb, fb := get(b, f, t, n), get(b, f, targetFloor, n)
+				ra, rb := ca.PerSecond()/fa.PerSecond(), cb.PerSecond()/fb.PerSecond()
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%.0f\t%.2fx\t%.0f\t%.2fx\t%.2fx\t\n", f, t, n, ca.PerSecond(), ra, cb.PerSecond(), rb, rb/ra)
+			}
 		}
 	}
 	tw.Flush()
@@ -149,6 +165,9 @@ func (p *scaleProbe) print() {
 		a.rssKiB>>10, a.containers, b.rssKiB>>10, b.containers)
 	fmt.Printf("cgprocfs descriptors (holder and server): %d with %d cgroups, %d with %d (each cgroup's process read every proc file once)\n",
 		a.fds, a.containers, b.fds, b.containers)
+	if p.uring != nil {
+		fmt.Printf("cgprocfs --io-uring RSS: %d MiB with %d cgroups, %d MiB with %d\n", a.uringRSSKiB>>10, a.containers, b.uringRSSKiB>>10, b.containers)
+	}
 }
 
 // rssKiB is a daemon's resident set (VmRSS) in KiB: the process pid's and

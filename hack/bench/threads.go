@@ -53,6 +53,15 @@ func runThreadsBench(e *env) error {
 	for _, f := range []string{"stat", "loadavg"} {
 		targets = append(targets, fileTarget{Name: f + " " + targetCgprocfs, Path: filepath.Join(d.mountpoint, "proc", f)})
 	}
+	uring, err := e.startURing()
+	if err != nil {
+		return err
+	}
+	if uring != nil {
+		for _, f := range []string{"stat", "loadavg"} {
+			targets = append(targets, fileTarget{Name: f + " " + targetURing, Path: filepath.Join(uring.mountpoint, "proc", f)})
+		}
+	}
 	if lx, err := e.startLxcfs(); err == nil && lx != nil {
 		for _, f := range []string{"stat", "loadavg"} {
 			targets = append(targets, fileTarget{Name: f + " " + targetLxcfs, Path: filepath.Join(lx.mountpoint, "proc", f)})
