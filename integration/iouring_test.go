@@ -4,12 +4,13 @@ import (
 	"bytes"
 	"fmt"
 	"os"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	cgfs "github.com/cgprocfs/cgprocfs/fs"
 )
@@ -43,8 +44,18 @@ func TestIOUringServesEachContainerItsOwn(t *testing.T) {
 			t.Fatalf("the daemon does not serve over io_uring: %s", d.logs())
 		}
 	}
-	cpus := runtime.NumCPU()
-	const n, reads = 6, 100
+	var allowed unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &allowed); err != nil {
+		t.Fatal(err)
+	}
+	var cpus []string
+	for c := range 1024 {
+		if allowed.IsSet(c) {
+			cpus = append(cpus, strconv.Itoa(c))
+		}
+	}
+	const n, rounds = 6, 50
+	reads := rounds * len(cpus)
 	var wg sync.WaitGroup
 	errs := make(chan error, 2*n)
 	for i := range n {
@@ -54,7 +65,7 @@ func TestIOUringServesEachContainerItsOwn(t *testing.T) {
 		wg.Go(func() {
 			// Each read from the next CPU, so that every queue serves
 			// every container.
-			script := fmt.Sprintf(`for i in $(seq %d); do taskset -c $((i %% %d)) head -n1 /proc/meminfo; done; /usr/bin/free -b | sed -n 2p; cat /proc/stat /proc/cpuinfo /proc/uptime /proc/loadavg > /dev/null`, reads, cpus)
+			script := fmt.Sprintf(`for i in $(seq %d); do for c in %s; do taskset -c $c head -n1 /proc/meminfo; done; done; /usr/bin/free -b | sed -n 2p; cat /proc/stat /proc/cpuinfo /proc/uptime /proc/loadavg > /dev/null`, rounds, strings.Join(cpus, " "))
 			out, err := d.command(t.Context(), cg, script).Output()
 			if err != nil {
 				errs <- fmt.Errorf("cgroup %d: %v", i, err)
