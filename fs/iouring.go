@@ -31,3 +31,16 @@ func EnableIOUring(param string) (changed bool, err error) {
 	}
 	return true, nil
 }
+
+// RestoreIOUringSwitch puts the fuse module's io_uring switch (param) back
+// to was, what it read before it was turned on, unless it holds that: for
+// tests and benchmarks, which leave the host as they found it.
+func RestoreIOUringSwitch(param string, was []byte) error {
+	if now, err := os.ReadFile(param); err == nil && bytes.Equal(now, was) {
+		return nil
+	}
+	if err := os.WriteFile(param, bytes.TrimSpace(was), 0o644); err != nil {
+		return fmt.Errorf("putting the fuse module's io_uring switch back: %w", err)
+	}
+	return nil
+}

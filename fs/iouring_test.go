@@ -27,16 +27,13 @@ func ioURingForTest(t *testing.T) {
 	if err != nil {
 		t.Skipf("no FUSE over io_uring on this kernel: %v", err)
 	}
-	changed, err := EnableIOUring(FuseURingParam)
-	if err != nil {
+	t.Cleanup(func() {
+		if err := RestoreIOUringSwitch(FuseURingParam, was); err != nil {
+			t.Error(err)
+		}
+	})
+	if _, err := EnableIOUring(FuseURingParam); err != nil {
 		t.Fatal(err)
-	}
-	if changed {
-		t.Cleanup(func() {
-			if err := os.WriteFile(FuseURingParam, bytes.TrimSpace(was), 0o644); err != nil {
-				t.Errorf("putting the fuse module's io_uring switch back: %v", err)
-			}
-		})
 	}
 }
 

@@ -87,6 +87,9 @@ type Options struct {
 // Mount mounts the files at mountpoint and serves them until the returned
 // server is unmounted.
 func Mount(mountpoint string, files []File, o Options) (*fuse.Server, error) {
+	if o.Adopt != nil && o.IOUring {
+		return nil, errors.New("a connection served over io_uring cannot be adopted")
+	}
 	log := o.Logger
 	if log == nil {
 		log = slog.Default()
@@ -155,9 +158,6 @@ func Mount(mountpoint string, files []File, o Options) (*fuse.Server, error) {
 	}
 	raw := directReadsOnly{newHandoverFS(gofs.NewNodeFS(root, opts), &root.Inode, gen)}
 	var server *fuse.Server
-	if o.Adopt != nil && o.IOUring {
-		return nil, errors.New("a connection served over io_uring cannot be adopted")
-	}
 	if o.Adopt != nil {
 		// No INIT: the connection's request timeout is the one its
 		// first server got.

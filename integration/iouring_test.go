@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"strconv"
@@ -25,10 +24,8 @@ func keepIOUringSwitch(t *testing.T) {
 		t.Skipf("no FUSE over io_uring on this kernel: %v", err)
 	}
 	t.Cleanup(func() {
-		if now, _ := os.ReadFile(cgfs.FuseURingParam); !bytes.Equal(now, was) {
-			if err := os.WriteFile(cgfs.FuseURingParam, bytes.TrimSpace(was), 0o644); err != nil {
-				t.Errorf("putting the fuse module's io_uring switch back: %v", err)
-			}
+		if err := cgfs.RestoreIOUringSwitch(cgfs.FuseURingParam, was); err != nil {
+			t.Error(err)
 		}
 	})
 }

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	cgfs "github.com/cgprocfs/cgprocfs/fs"
 )
 
 const cgroupRoot = "/sys/fs/cgroup"
@@ -192,16 +194,14 @@ func (e *env) startURing() (*daemon, error) {
 	if !e.wantURing || e.uring != nil {
 		return e.uring, nil
 	}
-	was, err := os.ReadFile(uringParam)
+	was, err := os.ReadFile(cgfs.FuseURingParam)
 	if err != nil {
 		fmt.Printf("io_uring: left out, this kernel has no FUSE over io_uring (%v)\n", err)
 		return nil, nil
 	}
 	e.defer_(func() {
-		if now, _ := os.ReadFile(uringParam); !bytes.Equal(now, was) {
-			if err := os.WriteFile(uringParam, bytes.TrimSpace(was), 0o644); err != nil {
-				fmt.Fprintf(os.Stderr, "bench: putting %s back: %v\n", uringParam, err)
-			}
+		if err := cgfs.RestoreIOUringSwitch(cgfs.FuseURingParam, was); err != nil {
+			fmt.Fprintf(os.Stderr, "bench: %v\n", err)
 		}
 	})
 	mp := filepath.Join(e.tmp, "io_uring")
@@ -217,9 +217,6 @@ func (e *env) startURing() (*daemon, error) {
 	e.uring = d
 	return d, nil
 }
-
-// uringParam is the fuse module's switch for FUSE over io_uring.
-const uringParam = "/sys/module/fuse/parameters/enable_uring"
 
 // startLxcfs starts Debian's lxcfs once in the foreground on its own
 // temporary mount point, with its own pid file so that a system lxcfs
