@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"syscall"
 	"testing"
 	"time"
@@ -90,6 +91,11 @@ func TestIOUringAnswersOnTheReadersCPU(t *testing.T) {
 		t.Fatalf("%d io_uring queues serve, want one per possible CPU (%d)", n, len(cpus))
 	}
 
+	// Pinning the thread pins this goroutine only while it is locked to
+	// it: a test runs on a goroutine of its own, which the Go scheduler
+	// may otherwise move to another thread between two reads.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	var mine unix.CPUSet
 	if err := unix.SchedGetaffinity(0, &mine); err != nil {
 		t.Fatal(err)
@@ -103,7 +109,6 @@ func TestIOUringAnswersOnTheReadersCPU(t *testing.T) {
 		read++
 		var one unix.CPUSet
 		one.Set(c)
-		// The test's thread is locked (main_test.go), so this pins it.
 		if err := unix.SchedSetaffinity(0, &one); err != nil {
 			t.Fatal(err)
 		}
