@@ -80,16 +80,20 @@ func NewResolver(cg cgroupview.Reader, fs *kernelfs.FS) (*Resolver, error) {
 // whose container's init is exiting before it was ever seen alive, yields
 // ErrGone, never another process's cgroup.
 func (r *Resolver) Resolve(pid int) (*Caller, error) {
-	ns, err := r.pidNS(pid)
+	// The caller's cgroup file and pid namespace in one go: both of the
+	// one process, whose namespace is then not read again.
+	buf := r.fs.GetBuf()
+	defer r.fs.PutBuf(buf)
+	data, ns, err := r.fs.PidFileNS(pid, "cgroup", buf)
 	if err != nil {
-		return nil, err
+		return nil, gone(pid, err)
 	}
 	c := &Caller{Pid: pid, PidNS: ns, HostNS: ns == r.selfNS}
 	if c.HostNS {
 		// The caller itself is alive (it is reading), so its cgroup
 		// file tells where it is.
 		c.InitPid = pid
-		c.Cgroup, err = r.cgroupOf(pid)
+		c.Cgroup, err = r.parseCgroup(pid, data)
 		if err != nil {
 			return nil, err
 		}
@@ -129,12 +133,12 @@ func (r *Resolver) Resolve(pid int) (*Caller, error) {
 // seen is kept; with none seen yet the caller gets ErrGone. A fresh reading
 // is stored as the namespace's last.
 func (r *Resolver) initCgroup(in *nsInit, ns uint64) (*cgroupview.Cgroup, error) {
-	cg, cgErr := r.cgroupOf(in.pid)
+	cg, cur, cgErr := r.cgroupAndNS(in.pid)
 	st, err := r.fs.PidStat(in.pid)
 	if err != nil || st.StartTime != in.start {
 		return nil, fmt.Errorf("%w: init %d of namespace %d exited", ErrGone, in.pid, ns)
 	}
-	if cur, err := r.pidNS(in.pid); err != nil || cur != ns {
+	if cgErr == nil && cur != ns {
 		return nil, fmt.Errorf("%w: pid %d left namespace %d", ErrGone, in.pid, ns)
 	}
 	if st.Exiting() || cgErr != nil {
@@ -223,13 +227,21 @@ func (r *Resolver) pidNS(pid int) (uint64, error) {
 	return ns, nil
 }
 
-func (r *Resolver) cgroupOf(pid int) (*cgroupview.Cgroup, error) {
+// cgroupAndNS is the cgroup and the pid namespace of pid, both of one
+// process.
+func (r *Resolver) cgroupAndNS(pid int) (*cgroupview.Cgroup, uint64, error) {
 	buf := r.fs.GetBuf()
 	defer r.fs.PutBuf(buf)
-	data, err := r.fs.PidFile(pid, "cgroup", buf)
+	data, ns, err := r.fs.PidFileNS(pid, "cgroup", buf)
 	if err != nil {
-		return nil, gone(pid, err)
+		return nil, 0, gone(pid, err)
 	}
+	cg, err := r.parseCgroup(pid, data)
+	return cg, ns, err
+}
+
+// parseCgroup is the cgroup that pid's /proc/<pid>/cgroup content names.
+func (r *Resolver) parseCgroup(pid int, data []byte) (*cgroupview.Cgroup, error) {
 	if len(data) == 0 {
 		// A zombie's cgroup file is empty.
 		return nil, fmt.Errorf("%w: pid %d has exited", ErrGone, pid)
@@ -243,7 +255,7 @@ func (r *Resolver) cgroupOf(pid int) (*cgroupview.Cgroup, error) {
 	if ok {
 		return cg, nil
 	}
-	cg, err = r.cg.ParseProcCgroup(data)
+	cg, err := r.cg.ParseProcCgroup(data)
 	if err != nil {
 		return nil, err
 	}

@@ -253,3 +253,45 @@ func TestBlockDiskAppears(t *testing.T) {
 		t.Errorf("diskstats still has %s after its removal", name)
 	}
 }
+
+// The daemon keeps the host's online CPU list between cpu uevents: a CPU
+// taken offline and brought back shows in a container's files again, which
+// a list kept past the hotplug would hide. Only in the test VM: taking a
+// CPU of a shared host offline would disturb everything else on it.
+func TestOnlineCPUsFollowHotplug(t *testing.T) {
+	needTwoCPUs(t)
+	if os.Getenv("CGPROCFS_VM") == "" {
+		t.Skip("takes CPU 1 offline: only in the test VM (make test-v2)")
+	}
+	const switchPath = "/sys/devices/system/cpu/cpu1/online"
+	setOnline := func(v string) error { return os.WriteFile(switchPath, []byte(v), 0o644) }
+	if _, err := os.Stat(switchPath); err != nil {
+		t.Skipf("CPU 1 cannot go offline here: %v", err)
+	}
+	d := startDaemon(t)
+	cg := newCgroup(t, "hotplug", nil)
+	setCPULimits(t, cg, "0-1", -1)
+	script := `cat /sys/devices/system/cpu/online; grep -c ^processor /proc/cpuinfo; grep -c '^cpu[0-9]' /proc/stat`
+	seen := func(want string) {
+		t.Helper()
+		var got string
+		poll(t, 20*time.Second, "the container's CPU files to show "+want, func() bool {
+			got = strings.Join(strings.Fields(d.run(t, cg, script)), " ")
+			return got == want
+		})
+	}
+	seen("0-1 2 2")
+	if err := setOnline("0"); err != nil {
+		t.Skipf("CPU 1 cannot go offline here: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := setOnline("1"); err != nil {
+			t.Errorf("bringing CPU 1 back online: %v", err)
+		}
+	})
+	seen("0 1 1")
+	if err := setOnline("1"); err != nil {
+		t.Fatal(err)
+	}
+	seen("0-1 2 2")
+}

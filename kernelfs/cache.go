@@ -31,7 +31,11 @@ import (
 //     checked, nor are mount roots.
 //   - a process, keyed by pid: /proc/<pid> descriptors read their own
 //     process or fail with ESRCH once it is gone, even after pid reuse, so
-//     no check is needed before use.
+//     no check is needed before use. The entry keeps an O_PATH descriptor
+//     of the directory itself, taken when the entry is made, and opens its
+//     files relative to it: every file of one entry, and the pid namespace
+//     kept on it, is of the one process that had the pid then, and fails
+//     to open (ENOENT) once it is gone.
 //
 // A read that fails through a kept descriptor (ENODEV for a removed cgroup,
 // ESRCH for an exited process) drops the entry and reads by path. The sweep
@@ -88,6 +92,12 @@ type entry struct {
 	// put, on every read, need not take cache.mu to look.
 	dead atomic.Bool
 
+	// dir is a process entry's O_PATH descriptor of /proc/<pid>, or -1;
+	// closed with the entry's files. ns is that process's pid namespace
+	// inode once read (0 before): a process never changes its own.
+	dir int
+	ns  atomic.Uint64
+
 	fdMu sync.Mutex
 	fds  map[string][]int // file name -> free descriptors
 }
@@ -125,8 +135,22 @@ func (c *cache) pidEntry(pid int) (*entry, error) {
 		return e, nil
 	}
 	c.mu.Unlock()
-	e := &entry{key: key, path: c.procRoot + "/" + strconv.Itoa(pid), cacheable: c.procCacheable, used: now, refs: 1}
-	return c.insert(e), nil
+	e := &entry{key: key, path: c.procRoot + "/" + strconv.Itoa(pid), cacheable: c.procCacheable, used: now, refs: 1, dir: -1}
+	if e.cacheable {
+		fd, err := c.openAt(unix.AT_FDCWD, e.path, e.path, unix.O_PATH|unix.O_DIRECTORY)
+		if err != nil {
+			return nil, err
+		}
+		e.dir = fd
+	}
+	got := c.insert(e)
+	if got != e {
+		// Another reader made it meanwhile.
+		syscall.Close(e.dir)
+	} else if e.dir >= 0 {
+		c.kept.Add(1)
+	}
+	return got, nil
 }
 
 // dirEntry returns the held entry of directory path; a v1 cgroup's is first
@@ -165,7 +189,7 @@ func (c *cache) dirEntry(path string) (*entry, error) {
 	}
 	c.mu.Unlock()
 
-	e = &entry{key: key, path: path, ino: st.Ino, used: now, refs: 1}
+	e = &entry{key: key, path: path, ino: st.Ino, used: now, refs: 1, dir: -1}
 	var fs syscall.Statfs_t
 	if err := syscall.Statfs(path, &fs); err == nil {
 		switch fs.Type {
@@ -261,6 +285,11 @@ func (c *cache) dropLocked(e *entry) {
 func (c *cache) closeFds(e *entry) {
 	e.fdMu.Lock()
 	defer e.fdMu.Unlock()
+	if e.dir >= 0 {
+		syscall.Close(e.dir)
+		c.kept.Add(-1)
+		e.dir = -1
+	}
 	for name, fds := range e.fds {
 		for _, fd := range fds {
 			syscall.Close(fd)
@@ -310,7 +339,11 @@ func (c *cache) dropAll() {
 // read reads file name of e's directory into buf and returns the content
 // (see preadAll for oneRecord).
 // A missing file gives an error that matches os.ErrNotExist.
-func (c *cache) read(e *entry, name string, buf *[]byte, oneRecord bool) ([]byte, error) {
+//
+// When the entry's directory or process is gone, the entry is dropped and
+// the file read by path, unless bound is set: then the error is returned,
+// so that what was read is of the entry's process or nothing.
+func (c *cache) read(e *entry, name string, buf *[]byte, oneRecord, bound bool) ([]byte, error) {
 	if !e.cacheable {
 		return readPath(e.path+"/"+name, buf)
 	}
@@ -331,15 +364,29 @@ func (c *cache) read(e *entry, name string, buf *[]byte, oneRecord bool) ([]byte
 		// The file went away (cgroup removed, controller disabled,
 		// process exited): drop the entry and look the path up again.
 		syscall.Close(fd)
-		c.mu.Lock()
-		c.dropLocked(e)
-		c.mu.Unlock()
+		c.drop(e)
+		if bound {
+			return nil, &os.PathError{Op: "read", Path: e.path + "/" + name, Err: err}
+		}
 		return readPath(e.path+"/"+name, buf)
 	}
 	// The path is only built here, off the path of a kept descriptor: an
 	// allocation per file read, 7 per meminfo open.
 	p := e.path + "/" + name
-	fd, err := c.open(p)
+	var err error
+	if e.dir >= 0 {
+		fd, err = c.openAt(e.dir, name, p, unix.O_RDONLY)
+		if err != nil && IsGone(err) {
+			// The entry's process is gone: its pid may be
+			// another's now.
+			c.drop(e)
+			if !bound {
+				return readPath(p, buf)
+			}
+		}
+	} else {
+		fd, err = c.openAt(unix.AT_FDCWD, p, p, unix.O_RDONLY)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -352,20 +399,47 @@ func (c *cache) read(e *entry, name string, buf *[]byte, oneRecord bool) ([]byte
 	return data, nil
 }
 
-// open opens p; when the process is out of descriptors it lets a quarter of
-// the cache go and tries once more.
-func (c *cache) open(p string) (int, error) {
-	fd, err := syscall.Open(p, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+// openAt opens p relative to dir with flags and O_CLOEXEC (errors name it
+// path); when the process is out of descriptors it lets a quarter of the
+// cache go and tries once more.
+func (c *cache) openAt(dir int, p, path string, flags int) (int, error) {
+	fd, err := unix.Openat(dir, p, flags|unix.O_CLOEXEC, 0)
 	if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
 		c.mu.Lock()
 		c.evictLocked(len(c.entries)/4 + 1)
 		c.mu.Unlock()
-		fd, err = syscall.Open(p, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+		fd, err = unix.Openat(dir, p, flags|unix.O_CLOEXEC, 0)
 	}
 	if err != nil {
-		return -1, &os.PathError{Op: "open", Path: p, Err: err}
+		return -1, &os.PathError{Op: "open", Path: path, Err: err}
 	}
 	return fd, nil
+}
+
+// drop takes e out of the map.
+func (c *cache) drop(e *entry) {
+	c.mu.Lock()
+	c.dropLocked(e)
+	c.mu.Unlock()
+}
+
+// pidNS is the pid namespace inode of a process entry's process, read
+// through its directory once and kept. The caller holds e.
+func (c *cache) pidNS(e *entry) (uint64, error) {
+	if ns := e.ns.Load(); ns != 0 {
+		return ns, nil
+	}
+	var buf [64]byte
+	n, err := unix.Readlinkat(e.dir, "ns/pid", buf[:])
+	if err != nil {
+		return 0, &os.PathError{Op: "readlink", Path: e.path + "/ns/pid", Err: err}
+	}
+	ns, err := parseNSLink(buf[:n])
+	if err != nil {
+		return 0, err
+	}
+	e.ns.Store(ns)
+	return ns, nil
 }
 
 // put keeps a descriptor for the next reader of the file, or closes it when

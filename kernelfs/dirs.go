@@ -46,5 +46,5 @@ func (ds DirSet) Read(i int, name string, buf *[]byte) ([]byte, error) {
 		}
 		return nil, err
 	}
-	return ds.c.read(ds.es[i], name, buf, true)
+	return ds.c.read(ds.es[i], name, buf, true, false)
 }

@@ -97,7 +97,7 @@ func (fs *FS) ReadFile(p string, buf *[]byte) ([]byte, error) {
 		return nil, &os.PathError{Op: "open", Path: p, Err: errors.Unwrap(err)}
 	}
 	defer fs.cache.release(e)
-	return fs.cache.read(e, baseOf(p), buf, false)
+	return fs.cache.read(e, baseOf(p), buf, false, false)
 }
 
 // ReadRecord is ReadFile for a file the kernel generates whole on each
@@ -111,7 +111,7 @@ func (fs *FS) ReadRecord(p string, buf *[]byte) ([]byte, error) {
 		return nil, &os.PathError{Op: "open", Path: p, Err: errors.Unwrap(err)}
 	}
 	defer fs.cache.release(e)
-	return fs.cache.read(e, baseOf(p), buf, true)
+	return fs.cache.read(e, baseOf(p), buf, true, false)
 }
 
 // PidFile reads /proc/<pid>/<name>, a one-record file such as stat,
@@ -125,7 +125,48 @@ func (fs *FS) PidFile(pid int, name string, buf *[]byte) ([]byte, error) {
 		return nil, err
 	}
 	defer fs.cache.release(e)
-	return fs.cache.read(e, name, buf, true)
+	return fs.cache.read(e, name, buf, true, false)
+}
+
+// PidFileNS is PidFile with the inode of the process's pid namespace, both
+// of one process: the one that has pid while the file is read. The
+// namespace is read once per process and kept (a process never changes its
+// own), which saves a readlink of /proc/<pid>/ns/pid on every open of a
+// served file; the read of the file, through the same directory, tells
+// that the process is still the one the namespace was read of.
+func (fs *FS) PidFileNS(pid int, name string, buf *[]byte) ([]byte, uint64, error) {
+	for attempt := 0; ; attempt++ {
+		e, err := fs.cache.pidEntry(pid)
+		if err != nil {
+			return nil, 0, err
+		}
+		if e.dir < 0 {
+			// Not procfs (a fixture tree): by path, as it
+			// comes.
+			fs.cache.release(e)
+			ns, err := fs.PidNS(pid)
+			if err != nil {
+				return nil, 0, err
+			}
+			data, err := readPath(fs.pidDir(pid)+"/"+name, buf)
+			return data, ns, err
+		}
+		ns, err := fs.cache.pidNS(e)
+		var data []byte
+		if err == nil {
+			data, err = fs.cache.read(e, name, buf, true, true)
+		}
+		if err != nil && IsGone(err) && attempt == 0 {
+			// The entry's process is gone, and the pid may be
+			// another's: once more with an entry of whoever has
+			// it now.
+			fs.cache.drop(e)
+			fs.cache.release(e)
+			continue
+		}
+		fs.cache.release(e)
+		return data, ns, err
+	}
 }
 
 // fdBudget is the share of the descriptor limit the cache may keep: half,

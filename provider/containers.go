@@ -211,11 +211,7 @@ func (p *Provider) containerStats(c *caller.Caller) (ContainerStats, error) {
 		return st, errCgroupGone
 	}
 	if hostCPU(c) {
-		data, err := p.sysRecord("devices/system/cpu/online")
-		if err != nil {
-			return st, err
-		}
-		cpus, err := cgroupview.ParseCPUList(data)
+		cpus, err := p.onlineCPUs.get(p.readOnlineCPUs)
 		if err != nil {
 			return st, err
 		}

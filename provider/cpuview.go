@@ -5,6 +5,7 @@ package provider
 
 import (
 	"fmt"
+	"slices"
 
 	"golang.org/x/sys/unix"
 
@@ -31,15 +32,12 @@ func hostCPU(c *caller.Caller) bool {
 // effective cpuset (walking up while empty), then, with CPUsFromQuota, to
 // the lowest-numbered CPUs of that set as many as the quota rounded up.
 func (p *Provider) visibleCPUs(c *caller.Caller) ([]int, error) {
-	data, err := p.sysRecord("devices/system/cpu/online")
+	online, err := p.onlineCPUs.get(p.readOnlineCPUs)
 	if err != nil {
 		return nil, fmt.Errorf("host online CPUs: %w", err)
 	}
-	online, err := cgroupview.ParseCPUList(data)
-	if err != nil {
-		return nil, fmt.Errorf("host online CPUs: %w", err)
-	}
-	cpus := online
+	// The kept list is shared: clipped, an append to the result copies.
+	cpus := slices.Clip(online)
 	set, err := p.cfg.Cgroups.CPUSet(c.Cgroup)
 	if err != nil {
 		return nil, fmt.Errorf("cpuset of %s: %w", c.Cgroup.Path(cgroupview.CPUSetResource), err)
@@ -61,6 +59,15 @@ func (p *Provider) visibleCPUs(c *caller.Caller) ([]int, error) {
 		}
 	}
 	return cpus, nil
+}
+
+// readOnlineCPUs reads and parses the host's online CPU list.
+func (p *Provider) readOnlineCPUs() ([]int, error) {
+	data, err := p.sysRecord("devices/system/cpu/online")
+	if err != nil {
+		return nil, err
+	}
+	return cgroupview.ParseCPUList(data)
 }
 
 // CPUTimes is a container's CPU time as its /proc/stat shows it: the totals

@@ -44,7 +44,7 @@ func (p *Provider) diskViewOf(c *caller.Caller) (*diskView, error) {
 		v.root = true
 		return v, nil
 	}
-	if v.host, err = p.hostDisks.get(p.hostDiskstats); err != nil {
+	if v.host, err = p.hostDisks.get(p.readHostDisks); err != nil {
 		return nil, fmt.Errorf("host diskstats: %w", err)
 	}
 	dir, err := c.Cgroup.Dir(cgroupview.IOResource)
@@ -67,8 +67,14 @@ func (p *Provider) diskViewOf(c *caller.Caller) (*diskView, error) {
 	return v, nil
 }
 
-// hostDiskstats reads the host's /proc/diskstats.
-func (p *Provider) hostDiskstats() ([]byte, error) { return p.hostFile("diskstats") }
+// readHostDisks reads and parses the host's /proc/diskstats.
+func (p *Provider) readHostDisks() ([]procfiles.DiskstatsLine, error) {
+	data, err := p.hostFile("diskstats")
+	if err != nil {
+		return nil, err
+	}
+	return procfiles.ParseDiskstats(data)
+}
 
 // diskstats is the caller's /proc/diskstats: the host's file for a caller in
 // the root cgroup, else one line per device its cgroup has counters for.

@@ -67,8 +67,10 @@ type Provider struct {
 	log *slog.Logger
 	// disks keeps diskstats counters monotonic per container.
 	disks diskState
-	// hostDisks is the host's disk list, kept between disk uevents.
-	hostDisks *hostDisks
+	// hostDisks is the host's disk list, kept between block uevents,
+	// and onlineCPUs its online CPUs, kept between cpu uevents.
+	hostDisks  *hostDisks
+	onlineCPUs *hostOnlineCPUs
 	// cpu keeps /proc/stat counters monotonic per container.
 	cpu cpuState
 	// vm keeps /proc/vmstat's event counters monotonic per container.
@@ -112,12 +114,15 @@ func New(cfg Config) *Provider {
 		obs = nopObserver{}
 	}
 	p := &Provider{cfg: cfg, log: log, obs: obs, memFlights: flightGroup{gates: map[flightKey]*flightGate{}}, seen: seenSet{epoch: time.Now()}}
-	// Uevents announce this kernel's disks only: with a fixture tree
-	// for ProcRoot nothing would announce its changes, so the list is
-	// read on every open there.
+	// Uevents announce this kernel's disks and CPUs only: with a fixture
+	// tree for ProcRoot or SysRoot nothing would announce its changes,
+	// so the list is read on every open there.
 	var err error
-	if p.hostDisks, err = newHostDisks(filepath.Clean(cfg.ProcRoot) == "/proc"); err != nil {
+	if p.hostDisks, err = newHostList[[]procfiles.DiskstatsLine]("block", filepath.Clean(cfg.ProcRoot) == "/proc"); err != nil {
 		log.Warn("host disk list read on every diskstats open", "err", err)
+	}
+	if p.onlineCPUs, err = newHostList[[]int]("cpu", filepath.Clean(cfg.SysRoot) == "/sys"); err != nil {
+		log.Warn("host online CPU list read on every open of a CPU file", "err", err)
 	}
 	p.load = p.newLoadTracker()
 	if p.load != nil {
@@ -137,6 +142,7 @@ func (p *Provider) Close() error {
 	p.stop()
 	p.wg.Wait()
 	p.hostDisks.close()
+	p.onlineCPUs.close()
 	return nil
 }
 

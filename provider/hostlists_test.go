@@ -6,10 +6,12 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/cgprocfs/cgprocfs/procfiles"
 )
 
-// hostDisks reads the host's file once, and again only after a block
-// uevent: a socket pair stands in for the kernel's uevent socket.
+// The host's disk list is read once, and again only after a block uevent:
+// a socket pair stands in for the kernel's uevent socket.
 func TestHostDisksReadAgainOnlyAfterBlockEvent(t *testing.T) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -17,15 +19,18 @@ func TestHostDisksReadAgainOnlyAfterBlockEvent(t *testing.T) {
 	}
 	kernel := fds[1]
 	t.Cleanup(func() { unix.Close(kernel) })
-	h := &hostDisks{events: fds[0], buf: make([]byte, ueventBuf)}
+	h := &hostDisks{subsystem: "block", events: fds[0], buf: make([]byte, ueventBuf)}
 	t.Cleanup(h.close)
 
 	file := " 254       0 vda 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17\n"
 	reads := 0
 	var fail error
-	read := func() ([]byte, error) {
+	read := func() ([]procfiles.DiskstatsLine, error) {
 		reads++
-		return []byte(file), fail
+		if fail != nil {
+			return nil, fail
+		}
+		return procfiles.ParseDiskstats([]byte(file))
 	}
 	get := func(wantReads int, wantDisks ...string) {
 		t.Helper()
@@ -71,14 +76,14 @@ func TestHostDisksReadAgainOnlyAfterBlockEvent(t *testing.T) {
 }
 
 // Without a socket, every open reads the host's file.
-func TestHostDisksWithoutEventsReadEveryTime(t *testing.T) {
-	h, err := newHostDisks(false)
+func TestHostListWithoutEventsReadsEveryTime(t *testing.T) {
+	h, err := newHostList[[]int]("cpu", false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	reads := 0
 	for range 3 {
-		if _, err := h.get(func() ([]byte, error) { reads++; return []byte(" 8 0 sda 1 2 3 4 5 6 7 8 9 10 11\n"), nil }); err != nil {
+		if _, err := h.get(func() ([]int, error) { reads++; return []int{0, 1}, nil }); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -87,17 +92,23 @@ func TestHostDisksWithoutEventsReadEveryTime(t *testing.T) {
 	}
 }
 
-func TestIsBlockUevent(t *testing.T) {
+func TestUeventOf(t *testing.T) {
 	for msg, want := range map[string]bool{
 		"add@/devices/virtual/block/loop7\x00ACTION=add\x00SUBSYSTEM=block\x00DEVTYPE=disk\x00": true,
 		"remove@/devices/pci0000:00/0000:00:04.0/virtio1/block/vda/vda1\x00SUBSYSTEM=block\x00": true,
 		"add@/devices/virtual/net/veth1\x00ACTION=add\x00SUBSYSTEM=net\x00":                     false,
 		"add@/devices/virtual/bdi/7:7\x00ACTION=add\x00SUBSYSTEM=bdi\x00":                       false,
+		"offline@/devices/system/cpu/cpu1\x00ACTION=offline\x00SUBSYSTEM=cpu\x00":               false,
+		"add@/devices/virtual/block/x\x00SUBSYSTEM=blockish\x00":                                false,
 		"libudev\x00\xfe\xed\xca\xfe SUBSYSTEM=block":                                           false,
 		"": false,
 	} {
-		if got := isBlockUevent([]byte(msg)); got != want {
-			t.Errorf("isBlockUevent(%q) = %v, want %v", msg, got, want)
+		if got := ueventOf([]byte(msg), "block"); got != want {
+			t.Errorf("ueventOf(%q, block) = %v, want %v", msg, got, want)
 		}
+	}
+	cpu := "online@/devices/system/cpu/cpu1\x00ACTION=online\x00DEVPATH=/devices/system/cpu/cpu1\x00SUBSYSTEM=cpu\x00"
+	if !ueventOf([]byte(cpu), "cpu") {
+		t.Errorf("ueventOf(%q, cpu) = false, want true", cpu)
 	}
 }

@@ -1,0 +1,84 @@
+package kernelfs
+
+import (
+	"os"
+	"os/exec"
+	"strconv"
+	"syscall"
+	"testing"
+)
+
+// PidFileNS answers for the process that has the pid now: after a process
+// in another pid namespace exits and its pid goes to a process in ours, the
+// namespace kept for the first is not given for the second.
+func TestPidFileNSFollowsTheProcessNotThePid(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: a new pid namespace and ns_last_pid")
+	}
+	fs := New("/proc", Options{})
+	t.Cleanup(func() { fs.Close() })
+	self, err := fs.PidNS(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := func(flags uintptr) *exec.Cmd {
+		t.Helper()
+		cmd := exec.Command("sleep", "60")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: flags}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		return cmd
+	}
+	read := func(pid int) (uint64, error) {
+		buf := fs.GetBuf()
+		defer fs.PutBuf(buf)
+		data, ns, err := fs.PidFileNS(pid, "cgroup", buf)
+		if err == nil && len(data) == 0 {
+			t.Fatalf("pid %d: empty cgroup file", pid)
+		}
+		return ns, err
+	}
+
+	first := start(syscall.CLONE_NEWPID)
+	pid := first.Process.Pid
+	ns, err := read(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want, _ := fs.PidNS(pid); ns != want || ns == self {
+		t.Fatalf("pid %d in a new pid namespace: namespace %d, want %d (ours is %d)", pid, ns, want, self)
+	}
+	first.Process.Kill()
+	first.Wait()
+
+	// The pid again, for a process in our namespace, while the cache
+	// still holds the first one's entry: ns_last_pid makes the next fork
+	// take it, unless another fork on the host comes first.
+	var second *exec.Cmd
+	for range 50 {
+		if err := os.WriteFile("/proc/sys/kernel/ns_last_pid", []byte(strconv.Itoa(pid-1)), 0); err != nil {
+			t.Skipf("cannot choose the next pid: %v", err)
+		}
+		if c := start(0); c.Process.Pid == pid {
+			second = c
+			break
+		}
+	}
+	if second == nil {
+		t.Skipf("pid %d was not given again in 50 forks", pid)
+	}
+	ns, err = read(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ns != self {
+		t.Errorf("pid %d reused by a process in our pid namespace %d: got namespace %d", pid, self, ns)
+	}
+	second.Process.Kill()
+	second.Wait()
+	if _, err := read(pid); !IsGone(err) {
+		t.Errorf("pid %d exited: got %v, want an error that says it is gone", pid, err)
+	}
+}
