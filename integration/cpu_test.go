@@ -380,6 +380,15 @@ func TestStatRunningIsFresh(t *testing.T) {
 	if !strings.Contains(d.logs(), "counter=bpf") {
 		t.Skip("the BPF counter does not load here")
 	}
+	// Linux 6.7 has the css_task kfuncs the walk of one cgroup needs;
+	// before, the walk of every task serves (the test VM's 6.1).
+	walk := "procs-running=host"
+	if major, minor := kernelVersion(t); major > 6 || major == 6 && minor >= 7 {
+		walk = "procs-running=cgroup"
+	}
+	if !strings.Contains(d.logs(), walk) {
+		t.Fatalf("the daemon does not log %s:\n%s", walk, d.logs())
+	}
 	ctr := newCgroup(t, "live", nil)
 	busy := newCgroup(t, "busy", ctr)
 	counts := func() string {

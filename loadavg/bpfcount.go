@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"runtime"
 	"sync"
 	"time"
@@ -58,28 +57,14 @@ type BPFCounter struct {
 	out    []byte
 
 	// live is what Fresh serves, apart from the rounds.
-	live struct {
-		sync.Mutex
-		last *TaskStates
-		out  []byte
-		// asked is when Fresh was last called; running is non-nil,
-		// and closed when done, while a run is under way (err is its
-		// error).
-		asked   time.Time
-		running chan struct{}
-		err     error
-	}
+	live freshStates
 	runs sync.WaitGroup
 }
 
-// freshAhead is the share of maxAge after which Fresh, called again within
-// maxAge of its previous call, starts the next run in the background.
-const freshAhead = 0.8
-
-// TaskStates is the host's tasks that the kernel's load average counts at
-// one moment (one run of the iterator): States maps their tids to 'R'
-// (runnable) or 'D' (uninterruptible). Shared between readers: never
-// changed.
+// TaskStates is the tasks that the kernel's load average counts at one
+// moment (one run of an iterator), the host's or one cgroup tree's: States
+// maps their tids to 'R' (runnable) or 'D' (uninterruptible). Shared
+// between readers: never changed.
 type TaskStates struct {
 	Taken  time.Time
 	States map[int]byte
@@ -113,6 +98,7 @@ func NewBPFCounter(fs *kernelfs.FS, tidsFile string) (*BPFCounter, error) {
 		list: threadList{fs: fs, file: tidsFile}, prog: prog, iter: it, stale: true,
 		states: map[int]byte{},
 	}
+	c.live = freshStates{run: c.runInto, runs: &c.runs}
 	if err := c.selfCheck(); err != nil {
 		c.Close()
 		return nil, err
@@ -153,103 +139,14 @@ func (c *BPFCounter) runInto(out *[]byte, states map[int]byte) error {
 		return fmt.Errorf("starting the BPF task iterator: %w", err)
 	}
 	defer r.Close()
-	if len(*out) == 0 {
-		*out = make([]byte, 64<<10) // grown below when a run needs more
-	}
-	n := 0
-	for {
-		if n == len(*out) {
-			*out = append(*out, make([]byte, len(*out))...)
-		}
-		m, err := r.Read((*out)[n:])
-		n += m
-		if err == io.EOF || (err == nil && m == 0) {
-			break
-		}
-		if err != nil {
-			return fmt.Errorf("reading the BPF task iterator: %w", err)
-		}
-	}
-	if err := ParseTaskRecords((*out)[:n], states); err != nil {
-		return fmt.Errorf("BPF task iterator: %w", err)
-	}
-	return nil
+	return readRecords(r, out, states)
 }
 
 // Fresh returns the host's task states as a run of the iterator saw them
-// at most maxAge before the call, running it when the last run is older.
-// Callers that arrive during a run wait for it and share its result. Safe
-// for concurrent use, apart from the tracker's rounds (which it never
-// disturbs).
-//
-// While callers come more often than maxAge (a busy top, an agent polling
-// /proc/stat), the next run starts in the background once the snapshot is
-// freshAhead of maxAge old, so that they go on with the current one rather
-// than wait for a walk of every task on the host, which takes milliseconds
-// with thousands of threads while every other request of a daemon that
-// answers one at a time waits too. A caller that comes once a second gets
-// no run it would not have had: it runs the iterator itself, as before.
+// at most maxAge before the call (see freshStates). Safe for concurrent
+// use, apart from the tracker's rounds (which it never disturbs).
 func (c *BPFCounter) Fresh(maxAge time.Duration) (*TaskStates, error) {
-	now := time.Now()
-	c.live.Lock()
-	defer c.live.Unlock()
-	busy := !c.live.asked.IsZero() && now.Sub(c.live.asked) < maxAge
-	c.live.asked = now
-	for {
-		if l := c.live.last; l != nil && now.Sub(l.Taken) <= maxAge {
-			if busy && c.live.running == nil && float64(now.Sub(l.Taken)) >= freshAhead*float64(maxAge) {
-				c.startRunLocked()
-			}
-			return l, nil
-		}
-		if c.live.running == nil {
-			// This caller waits either way: it runs the iterator
-			// itself, others arriving meanwhile wait for it.
-			done := make(chan struct{})
-			c.live.running = done
-			c.live.Unlock()
-			c.runLive(done)
-			c.live.Lock()
-			if c.live.err != nil {
-				return nil, c.live.err
-			}
-			continue
-		}
-		done := c.live.running
-		c.live.Unlock()
-		<-done
-		c.live.Lock()
-		if err := c.live.err; err != nil && c.live.running == nil {
-			return nil, err
-		}
-		// The run that ended began after this call, so its snapshot is
-		// fresh, unless it began earlier in the background and took
-		// longer than maxAge: then look again (another run).
-	}
-}
-
-// startRunLocked starts a run in the background; c.live is locked.
-func (c *BPFCounter) startRunLocked() {
-	done := make(chan struct{})
-	c.live.running = done
-	c.runs.Go(func() { c.runLive(done) })
-}
-
-// runLive runs the iterator for Fresh, stores the snapshot, and ends the
-// run marked by done; c.live is not locked, and only the run that set
-// running uses live.out.
-func (c *BPFCounter) runLive(done chan struct{}) {
-	// Taken before the run: the snapshot is no newer than its start.
-	ts := &TaskStates{Taken: time.Now(), States: map[int]byte{}}
-	err := c.runInto(&c.live.out, ts.States)
-	c.live.Lock()
-	if err == nil {
-		c.live.last = ts
-	}
-	c.live.err = err
-	c.live.running = nil
-	c.live.Unlock()
-	close(done)
+	return c.live.get(maxAge)
 }
 
 // ParseTaskRecords parses the task iterator's output, records of a native

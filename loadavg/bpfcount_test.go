@@ -187,9 +187,9 @@ func TestBPFCounterFreshRunsAhead(t *testing.T) {
 	if err != nil || b.Taken.Before(before) {
 		t.Fatalf("an idle caller got a snapshot taken at %v, before its call at %v (%v)", b.Taken, before, err)
 	}
-	c.live.Lock()
+	c.live.mu.Lock()
 	running := c.live.running != nil
-	c.live.Unlock()
+	c.live.mu.Unlock()
 	if running {
 		t.Fatal("an idle caller started a run in the background")
 	}

@@ -113,13 +113,17 @@ func (p *Provider) latestTasks(a *cpuAcct, c *caller.Caller, now int64) taskScan
 // container that reads meanwhile).
 const liveMaxAge = 100 * time.Millisecond
 
-// liveTasks counts a container's running and blocked threads from the BPF
-// task iterator's host-wide states: the tids it found runnable or in
-// uninterruptible sleep (a few, whatever the containers' thread counts)
-// are each looked up in /proc/<tid>/cgroup once per snapshot, so no read
-// lists the container's threads.
+// liveTasks counts a container's running and blocked threads from a BPF
+// walk's states. With the cgroup iterator (cgroups), the walk covers the
+// container's cgroup and those below it: every tid it found runnable or in
+// uninterruptible sleep is the container's. Without it (before Linux 6.7),
+// the walk covers every task on the host, and the tids it found (a few,
+// whatever the containers' thread counts) are each looked up in
+// /proc/<tid>/cgroup once per snapshot. Either way no read lists the
+// container's threads.
 type liveTasks struct {
-	states *loadavg.BPFCounter
+	states  *loadavg.BPFCounter
+	cgroups *loadavg.CgroupTasks
 	// warned is set once a failed run has been logged.
 	warned atomic.Bool
 
@@ -138,6 +142,27 @@ type liveTasks struct {
 // on this very read).
 func (p *Provider) liveCounts(c *caller.Caller, reader uint32) (running, blocked uint64, err error) {
 	l := p.live
+	if l.cgroups != nil {
+		dir, err := c.Cgroup.Dir(loadResource)
+		if err != nil {
+			return 0, 0, err
+		}
+		snap, err := l.cgroups.Fresh(dir, liveMaxAge)
+		if err != nil {
+			return 0, 0, err
+		}
+		running = 1
+		for tid, st := range snap.States {
+			switch {
+			case tid == int(reader):
+			case st == 'R':
+				running++
+			default:
+				blocked++
+			}
+		}
+		return running, blocked, nil
+	}
 	snap, err := l.states.Fresh(liveMaxAge)
 	if err != nil {
 		return 0, 0, err

@@ -2,6 +2,7 @@ package provider
 
 import (
 	"errors"
+	"os"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -72,10 +73,15 @@ func (p *Provider) newLoadTracker() *loadavg.Tracker {
 	if counter == nil {
 		counter = loadavg.NewThreadsCounter(p.cfg.FS, p.cfg.Cgroups.ThreadsFile())
 	}
+	// Where procs_running and procs_blocked come from: the thread scan
+	// without BPF, else a BPF walk of each container's cgroup or of the
+	// whole host.
+	live := "threads"
 	if b, ok := counter.(*loadavg.BPFCounter); ok {
 		p.live = &liveTasks{states: b}
+		p.live.cgroups, live = p.newCgroupTasks()
 	}
-	p.log.Info("loadavg tracking on", "counter", counter.Name(), "idle-timeout", lc.IdleTimeout)
+	p.log.Info("loadavg tracking on", "counter", counter.Name(), "idle-timeout", lc.IdleTimeout, "procs-running", live)
 	return loadavg.NewTracker(counter, lc.IdleTimeout, p.log)
 }
 
@@ -97,4 +103,36 @@ func probeCounter(c loadavg.Counter, h *cgroupview.Hierarchy) error {
 	// that began running since would be missed for 5 s.
 	c.EndRound()
 	return err
+}
+
+// newCgroupTasks loads the BPF cgroup iterator behind a container's
+// procs_running and procs_blocked (Linux 6.7 and later), checked on the
+// daemon's own cgroup; nil where it cannot, and the host-wide walk serves.
+// It also says which walk serves ("cgroup" or "host"), for the log.
+func (p *Provider) newCgroupTasks() (*loadavg.CgroupTasks, string) {
+	self, err := p.selfCgroupDir()
+	if err == nil {
+		var w *loadavg.CgroupTasks
+		if w, err = loadavg.NewCgroupTasks(self); err == nil {
+			return w, "cgroup"
+		}
+	}
+	p.log.Info("procs_running and procs_blocked from a walk of every task on the host: the BPF cgroup iterator does not work here (Linux 6.7 and later)", "err", err)
+	return nil, "host"
+}
+
+// selfCgroupDir is the directory of the daemon's own cgroup in the
+// hierarchy of loadResource.
+func (p *Provider) selfCgroupDir() (string, error) {
+	buf := p.cfg.FS.GetBuf()
+	defer p.cfg.FS.PutBuf(buf)
+	data, err := p.cfg.FS.PidFile(os.Getpid(), "cgroup", buf)
+	if err != nil {
+		return "", err
+	}
+	cg, err := p.cfg.Cgroups.ParseProcCgroup(data)
+	if err != nil {
+		return "", err
+	}
+	return cg.Dir(loadResource)
 }

@@ -143,6 +143,9 @@ func (p *Provider) Close() error {
 	p.wg.Wait()
 	p.hostDisks.close()
 	p.onlineCPUs.close()
+	if p.live != nil && p.live.cgroups != nil {
+		return p.live.cgroups.Close()
+	}
 	return nil
 }
 
@@ -187,6 +190,11 @@ func (p *Provider) forgetLoop(ctx context.Context) {
 			p.disks.forget()
 			p.cpu.forget()
 			p.vm.forget()
+			if p.live != nil && p.live.cgroups != nil {
+				// A minute without a read of a container's
+				// stat: its next read walks afresh anyway.
+				p.live.cgroups.Forget(time.Minute)
+			}
 			// Drops containers gone or idle, also when no one scrapes.
 			p.trackedCallers()
 		}

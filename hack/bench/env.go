@@ -62,7 +62,7 @@ type daemon struct {
 	name       string
 	mountpoint string
 	cmd        *exec.Cmd
-	log        *bytes.Buffer
+	log        *syncWriter // its stdout and stderr
 	exited     chan struct{}
 }
 
@@ -209,10 +209,17 @@ func (e *env) startURing() (*daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !strings.Contains(d.log.String(), "serving over FUSE io_uring") {
-		fmt.Printf("io_uring: left out, the daemon serves through /dev/fuse: %s\n", d.log.String())
-		d.stop()
-		return nil, nil
+	// The daemon says how it serves once its queues are registered,
+	// which can be after the mount answered the first read (through
+	// /dev/fuse until then).
+	deadline := time.Now().Add(15 * time.Second)
+	for !strings.Contains(d.log.String(), "serving over FUSE io_uring") {
+		if l := d.log.String(); strings.Contains(l, "/dev/fuse") || time.Now().After(deadline) {
+			fmt.Printf("io_uring: left out, the daemon serves through /dev/fuse: %s\n", l)
+			d.stop()
+			return nil, nil
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	e.uring = d
 	return d, nil
@@ -249,9 +256,9 @@ func (e *env) startDaemonReady(name, mp, ready, bin string, args ...string) (*da
 	if err := os.MkdirAll(mp, 0o755); err != nil {
 		return nil, err
 	}
-	d := &daemon{name: name, mountpoint: mp, log: &bytes.Buffer{}, exited: make(chan struct{})}
+	w := &syncWriter{w: &bytes.Buffer{}}
+	d := &daemon{name: name, mountpoint: mp, log: w, exited: make(chan struct{})}
 	d.cmd = exec.Command(bin, args...)
-	w := &syncWriter{w: d.log}
 	d.cmd.Stdout, d.cmd.Stderr = w, w
 	// If the bench dies without cleaning up, the daemon still unmounts.
 	d.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
