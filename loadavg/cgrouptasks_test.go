@@ -5,7 +5,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -80,27 +79,31 @@ func TestCgroupTasksOneTreeOnly(t *testing.T) {
 		return cmd.Process.Pid
 	}
 	inChild, inOther := spin(child), spin(other)
-	// Both spin: each is runnable at every moment, on a CPU or queued.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		s, err := w.Fresh(base, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if s.States[inChild] == 'R' {
-			if _, ok := s.States[inOther]; ok {
-				t.Fatalf("the walk of %s shows %d of another cgroup: %v", base, inOther, s.States)
+	// Each spins once it has moved itself into its cgroup: runnable at
+	// every moment from then on, on a CPU or queued.
+	walk := func(dir string, want int) map[int]byte {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			s, err := w.Fresh(dir, 0)
+			if err != nil {
+				t.Fatal(err)
 			}
-			break
+			if s.States[want] == 'R' {
+				return s.States
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the walk of %s never showed %d running: %v", dir, want, s.States)
+			}
+			time.Sleep(time.Millisecond)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the walk of %s never showed %d (in child/) running: %v", base, inChild, s.States)
-		}
-		runtime.Gosched()
 	}
-	s, err := w.Fresh(other, 0)
-	if err != nil || s.States[inOther] != 'R' || len(s.States) != 1 {
-		t.Fatalf("the walk of %s: %v (%v), want only %d running", other, s.States, err, inOther)
+	walk(other, inOther)
+	if states := walk(base, inChild); states[inOther] != 0 {
+		t.Errorf("the walk of %s shows %d of another cgroup: %v", base, inOther, states)
+	}
+	if states := walk(other, inOther); len(states) != 1 {
+		t.Errorf("the walk of %s: %v, want only %d", other, states, inOther)
 	}
 	// Nothing is kept of a cgroup no longer asked about.
 	w.Forget(0)
