@@ -101,3 +101,19 @@ func FuzzParseLoadavgLastPid(f *testing.F) {
 		}
 	})
 }
+
+func TestParseLoadavgLastPidFields(t *testing.T) {
+	for in, want := range map[string]int{
+		"0.00 0.01 0.05 1/123 4567\n": 4567,
+		"0.00 0.01 0.05 1/123\n":      -1,
+		"0.00 0.01 0.05 1/123 45 6\n": -1,
+		"0.00 0.01 0.05 1-123 4567\n": -1,
+		"0.00 0.01 0.05 1/123 -4\n":   -1,
+		"":                            -1,
+	} {
+		got, err := ParseLoadavgLastPid([]byte(in))
+		if want < 0 && err == nil || want >= 0 && (err != nil || got != want) {
+			t.Errorf("ParseLoadavgLastPid(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+}

@@ -21,8 +21,17 @@ type Loadavg struct {
 // RenderLoadavg prints l in the kernel's layout
 // ("%lu.%02lu %lu.%02lu %lu.%02lu %u/%d %d\n").
 func RenderLoadavg(l Loadavg) []byte {
-	s := l.Avg.Strings()
-	return fmt.Appendf(nil, "%s %s %s %d/%d %d\n", s[0], s[1], s[2], l.Running, l.Total, l.LastPid)
+	// strconv rather than fmt: this runs on every open.
+	b := make([]byte, 0, 64)
+	for _, v := range l.Avg {
+		b = append(appendLoad(b, v), ' ')
+	}
+	b = strconv.AppendUint(b, l.Running, 10)
+	b = append(b, '/')
+	b = strconv.AppendUint(b, l.Total, 10)
+	b = append(b, ' ')
+	b = strconv.AppendInt(b, int64(l.LastPid), 10)
+	return append(b, '\n')
 }
 
 // LoadAverages is the 1, 5 and 15 minute load averages in the kernel's
@@ -48,16 +57,34 @@ func loadFrac(x uint64) uint64 { return loadInt((x & (loadFixed1 - 1)) * 100) }
 func (a LoadAverages) Strings() [3]string {
 	var s [3]string
 	for i, v := range a {
-		v += loadFixed1 / 200
-		s[i] = strconv.FormatUint(loadInt(v), 10) + "." + fmt.Sprintf("%02d", loadFrac(v))
+		s[i] = string(appendLoad(nil, v))
 	}
 	return s
 }
 
+// appendLoad appends one average as Strings formats it.
+func appendLoad(b []byte, v uint64) []byte {
+	v += loadFixed1 / 200
+	b = strconv.AppendUint(b, loadInt(v), 10)
+	f := loadFrac(v) // 0 to 99
+	return append(b, '.', byte('0'+f/10), byte('0'+f%10))
+}
+
 // ParseLoadavgLastPid returns the fifth field of a host /proc/loadavg.
 func ParseLoadavgLastPid(data []byte) (int, error) {
-	f := bytes.Fields(data)
-	if len(f) != 5 || bytes.IndexByte(f[3], '/') < 0 {
+	// Field by field without a slice of them: read on every open of a
+	// host-namespace caller.
+	var f [5][]byte
+	n := 0
+	for field := range bytes.FieldsSeq(data) {
+		if n == len(f) {
+			n++
+			break
+		}
+		f[n] = field
+		n++
+	}
+	if n != 5 || bytes.IndexByte(f[3], '/') < 0 {
 		return 0, fmt.Errorf("malformed loadavg %q: want 5 fields", data)
 	}
 	pid, err := strconv.Atoi(string(f[4]))
