@@ -3,14 +3,32 @@ package procfiles
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"strconv"
 )
 
 // Meminfo is a parsed /proc/meminfo that keeps every line, its order and its
-// layout, so a rendered file looks like the host kernel's.
+// layout, so a rendered file looks like the host kernel's. The keys and
+// units are a layout that reparses of one host's file share; each parse
+// holds only the values and their widths, which hold no pointers, so that
+// what every open of meminfo allocates is small and never scanned by the
+// garbage collector.
 type Meminfo struct {
-	Lines []MeminfoLine
+	layout *meminfoLayout
+	values []meminfoLineValue
+}
+
+// meminfoLayout is the keys and units of a meminfo, in file order.
+type meminfoLayout struct {
+	keys []string
+	kB   []bool // the line ends in " kB"
+	// index maps a key to its line.
 	index map[string]int
+}
+
+type meminfoLineValue struct {
+	value uint64
+	width int
 }
 
 // MeminfoLine is one "Key:   value[ kB]" line.
@@ -26,7 +44,8 @@ type MeminfoLine struct {
 
 // ParseMeminfo parses /proc/meminfo.
 func ParseMeminfo(data []byte) (*Meminfo, error) {
-	m := &Meminfo{index: map[string]int{}}
+	l := &meminfoLayout{index: map[string]int{}}
+	m := &Meminfo{layout: l}
 	for n, line := range bytes.Split(data, []byte{'\n'}) {
 		if len(line) == 0 {
 			continue
@@ -46,13 +65,15 @@ func ParseMeminfo(data []byte) (*Meminfo, error) {
 			return nil, fmt.Errorf("meminfo line %d: %q: %w", n+1, line, err)
 		}
 		key := string(line[:colon])
-		if _, dup := m.index[key]; dup {
+		if _, dup := l.index[key]; dup {
 			return nil, fmt.Errorf("meminfo line %d: duplicate key %q", n+1, key)
 		}
-		m.index[key] = len(m.Lines)
-		m.Lines = append(m.Lines, MeminfoLine{Key: key, Value: v, Width: len(rest), Suffix: suffix})
+		l.index[key] = len(l.keys)
+		l.keys = append(l.keys, key)
+		l.kB = append(l.kB, suffix != "")
+		m.values = append(m.values, meminfoLineValue{value: v, width: len(rest)})
 	}
-	if len(m.Lines) == 0 {
+	if len(l.keys) == 0 {
 		return nil, fmt.Errorf("meminfo: empty")
 	}
 	return m, nil
@@ -66,7 +87,8 @@ func ReparseMeminfo(prev *Meminfo, data []byte) (*Meminfo, error) {
 	if prev == nil {
 		return ParseMeminfo(data)
 	}
-	lines := make([]MeminfoLine, len(prev.Lines))
+	l := prev.layout
+	values := make([]meminfoLineValue, len(l.keys))
 	i := 0
 	rest := data
 	for len(rest) > 0 {
@@ -79,32 +101,32 @@ func ReparseMeminfo(prev *Meminfo, data []byte) (*Meminfo, error) {
 		if len(line) == 0 {
 			continue
 		}
-		if i >= len(lines) {
+		if i >= len(values) {
 			return ParseMeminfo(data)
 		}
-		p := prev.Lines[i]
-		if len(line) <= len(p.Key) || line[len(p.Key)] != ':' || string(line[:len(p.Key)]) != p.Key {
+		key := l.keys[i]
+		if len(line) <= len(key) || line[len(key)] != ':' || string(line[:len(key)]) != key {
 			return ParseMeminfo(data)
 		}
-		val := line[len(p.Key)+1:]
-		if len(val) < len(p.Suffix) || string(val[len(val)-len(p.Suffix):]) != p.Suffix {
+		val := line[len(key)+1:]
+		kB := bytes.HasSuffix(val, []byte(" kB"))
+		if kB != l.kB[i] {
 			return ParseMeminfo(data)
 		}
-		if p.Suffix == "" && bytes.HasSuffix(val, []byte(" kB")) {
-			return ParseMeminfo(data)
+		if kB {
+			val = val[:len(val)-3]
 		}
-		val = val[:len(val)-len(p.Suffix)]
 		v, ok := parseDecimal(bytes.TrimLeft(val, " "))
 		if !ok {
 			return ParseMeminfo(data) // for its error
 		}
-		lines[i] = MeminfoLine{Key: p.Key, Value: v, Width: len(val), Suffix: p.Suffix}
+		values[i] = meminfoLineValue{value: v, width: len(val)}
 		i++
 	}
-	if i != len(lines) {
+	if i != len(values) {
 		return ParseMeminfo(data)
 	}
-	return &Meminfo{Lines: lines, index: prev.index}, nil
+	return &Meminfo{layout: l, values: values}, nil
 }
 
 // parseDecimal parses an unsigned decimal number without allocating.
@@ -125,17 +147,45 @@ func parseDecimal(b []byte) (uint64, bool) {
 
 // Get returns the value of key as the file shows it.
 func (m *Meminfo) Get(key string) (uint64, bool) {
-	i, ok := m.index[key]
+	i, ok := m.layout.index[key]
 	if !ok {
 		return 0, false
 	}
-	return m.Lines[i].Value, true
+	return m.values[i].value, true
+}
+
+// Lines returns the file's lines in order.
+func (m *Meminfo) Lines() []MeminfoLine {
+	lines := make([]MeminfoLine, len(m.values))
+	for i := range lines {
+		lines[i] = m.line(i)
+	}
+	return lines
+}
+
+func (m *Meminfo) line(i int) MeminfoLine {
+	l := MeminfoLine{Key: m.layout.keys[i], Value: m.values[i].value, Width: m.values[i].width}
+	if m.layout.kB[i] {
+		l.Suffix = " kB"
+	}
+	return l
+}
+
+// SameLayout tells whether m and o have the same keys and units in the
+// same order.
+func (m *Meminfo) SameLayout(o *Meminfo) bool {
+	if m == nil || o == nil {
+		return false
+	}
+	a, b := m.layout, o.layout
+	return a == b || slices.Equal(a.keys, b.keys) && slices.Equal(a.kB, b.kB)
 }
 
 // Bytes renders the file in the kernel's layout.
 func (m *Meminfo) Bytes() []byte {
-	b := make([]byte, 0, 48*len(m.Lines))
-	for _, l := range m.Lines {
+	b := make([]byte, 0, 48*len(m.values))
+	for i := range m.values {
+		l := m.line(i)
 		b = appendMeminfoLine(b, l.Key, l.Value, l.Width, l.Suffix)
 	}
 	return b
@@ -228,8 +278,9 @@ func ComputeMemory(host *Meminfo, mem CgroupMemory, activeFileUsedPercent uint64
 // RenderMeminfo renders /proc/meminfo for a container: the host's lines in
 // the host's order and layout, with the container's values where it has them.
 func RenderMeminfo(host *Meminfo, c ContainerMemory) []byte {
-	b := make([]byte, 0, 48*len(host.Lines))
-	for _, l := range host.Lines {
+	b := make([]byte, 0, 48*len(host.values))
+	for i := range host.values {
+		l := host.line(i)
 		v, ok := containerValue(l.Key, &c)
 		if !ok {
 			v = l.Value

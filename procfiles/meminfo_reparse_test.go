@@ -23,10 +23,13 @@ func checkReparse(t *testing.T, prevData, data []byte) {
 	if wantErr != nil {
 		return
 	}
-	if !reflect.DeepEqual(got.Lines, want.Lines) {
-		t.Fatalf("ReparseMeminfo lines differ:\n got %+v\nwant %+v", got.Lines, want.Lines)
+	if !reflect.DeepEqual(got.Lines(), want.Lines()) {
+		t.Fatalf("ReparseMeminfo lines differ:\n got %+v\nwant %+v", got.Lines(), want.Lines())
 	}
-	for _, l := range want.Lines {
+	if !got.SameLayout(want) {
+		t.Fatal("ReparseMeminfo and ParseMeminfo give different layouts")
+	}
+	for _, l := range want.Lines() {
 		if v, ok := got.Get(l.Key); !ok || v != l.Value {
 			t.Fatalf("Get(%q) = %d, %v; want %d", l.Key, v, ok, l.Value)
 		}

@@ -22,21 +22,8 @@ func (p *Provider) hostMeminfo() (*procfiles.Meminfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !sameLayout(prev, m) {
+	if !m.SameLayout(prev) {
 		p.meminfoLayout.Store(m)
 	}
 	return m, nil
-}
-
-// sameLayout tells whether two parses have the same keys in the same order.
-func sameLayout(a, b *procfiles.Meminfo) bool {
-	if a == nil || b == nil || len(a.Lines) != len(b.Lines) {
-		return false
-	}
-	for i := range a.Lines {
-		if a.Lines[i].Key != b.Lines[i].Key || a.Lines[i].Suffix != b.Lines[i].Suffix {
-			return false
-		}
-	}
-	return true
 }
