@@ -125,14 +125,14 @@ func ParseCPUStatV1(data []byte) (throttled uint64, err error) {
 
 func (r v1Reader) CPUQuota(c *Cgroup) (int, error) {
 	// One opening (one rename check) of each directory for both files.
-	ds, buf, done, err := r.holdAncestors(c, "cpu")
+	ds, buf, err := r.holdAncestors(c, "cpu")
 	if errors.Is(err, ErrNoCgroup) {
 		return 0, nil
 	}
 	if err != nil {
 		return 0, err
 	}
-	defer done()
+	defer r.letGo(ds, buf)
 	n := 0
 	for i := range ds.limited() {
 		quota, err := ds.readLimit(i, "cpu.cfs_quota_us", buf)

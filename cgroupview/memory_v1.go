@@ -101,11 +101,11 @@ func (r v1Reader) limitV1(c *Cgroup, hierarchical uint64, has bool, file string)
 	if has {
 		return hierarchical, nil
 	}
-	ds, buf, done, err := r.holdAncestors(c, "memory")
+	ds, buf, err := r.holdAncestors(c, "memory")
 	if err != nil {
 		return 0, err
 	}
-	defer done()
+	defer r.letGo(ds, buf)
 	return ds.minLimit(file, buf)
 }
 

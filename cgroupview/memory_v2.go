@@ -11,11 +11,11 @@ func (r v2Reader) Memory(c *Cgroup) (Memory, error) { return r.memory(c, nil) }
 // memory reads the memory state and, when vm is not nil, the VMCounters
 // from the same reading of memory.stat.
 func (r v2Reader) memory(c *Cgroup, vm *VMCounters) (Memory, error) {
-	ds, buf, done, err := r.holdAncestors(c, "memory")
+	ds, buf, err := r.holdAncestors(c, "memory")
 	if err != nil {
 		return Memory{}, err
 	}
-	defer done()
+	defer r.letGo(ds, buf)
 	var m Memory
 	// The root has no memory.max; a missing file is no limit.
 	if m.Limit, err = ds.minLimit("memory.max", buf); err != nil {

@@ -135,16 +135,21 @@ type dirSet struct{ kernelfs.DirSet }
 func (r files) openDirs(dirs []string) dirSet { return dirSet{r.fs.OpenDirs(dirs)} }
 
 // holdAncestors holds the directories of c and its ancestors for
-// controller, and lends a buffer, until done is called: every file of a
-// reading goes through one opening of each directory, into one buffer.
-func (r files) holdAncestors(c *Cgroup, controller string) (ds dirSet, buf *[]byte, done func(), err error) {
+// controller, and lends a buffer, until letGo: every file of a reading goes
+// through one opening of each directory, into one buffer. (A done closure
+// returned instead cost an allocation per open.)
+func (r files) holdAncestors(c *Cgroup, controller string) (ds dirSet, buf *[]byte, err error) {
 	dirs, err := c.ancestors(controller)
 	if err != nil {
-		return dirSet{}, nil, nil, err
+		return dirSet{}, nil, err
 	}
-	ds = r.openDirs(dirs)
-	buf = r.fs.GetBuf()
-	return ds, buf, func() { r.fs.PutBuf(buf); ds.release() }, nil
+	return r.openDirs(dirs), r.fs.GetBuf(), nil
+}
+
+// letGo ends what holdAncestors lent.
+func (r files) letGo(ds dirSet, buf *[]byte) {
+	r.fs.PutBuf(buf)
+	ds.release()
 }
 
 func (ds dirSet) release() { ds.Release() }

@@ -24,17 +24,12 @@ var ErrBadCPUs = errors.New("malformed CPU list or mask")
 // CPUMap renumbers host CPUs as a container sees them: the i-th visible
 // host CPU (in ascending order) is the container's CPU i.
 type CPUMap struct {
-	host  []int
-	index map[int]int
+	host []int // sorted and distinct: searched, no index to build per open
 }
 
 // NewCPUMap makes the map for the visible host CPUs, sorted and distinct.
 func NewCPUMap(visible []int) CPUMap {
-	m := CPUMap{host: visible, index: make(map[int]int, len(visible))}
-	for i, c := range visible {
-		m.index[c] = i
-	}
-	return m
+	return CPUMap{host: visible}
 }
 
 // Len is how many CPUs the container sees.
@@ -52,8 +47,7 @@ func (m CPUMap) Host(i int) (cpu int, ok bool) {
 // Container is the container's number for host CPU cpu; ok is false when
 // the container does not see it.
 func (m CPUMap) Container(cpu int) (i int, ok bool) {
-	i, ok = m.index[cpu]
-	return i, ok
+	return slices.BinarySearch(m.host, cpu)
 }
 
 // renumber keeps the visible CPUs of host, as the container numbers them,
@@ -61,7 +55,7 @@ func (m CPUMap) Container(cpu int) (i int, ok bool) {
 func (m CPUMap) renumber(host []int) []int {
 	out := make([]int, 0, len(host))
 	for _, c := range host {
-		if i, ok := m.index[c]; ok {
+		if i, ok := m.Container(c); ok {
 			out = append(out, i)
 		}
 	}

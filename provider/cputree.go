@@ -32,6 +32,18 @@ import (
 type cpuTree struct {
 	p    *Provider
 	node bool
+	// dir is the host directory served (hostDir), joined once.
+	dir string
+}
+
+// newCPUTree is the cpu directory's source (node false) or the node
+// directory's.
+func newCPUTree(p *Provider, node bool) cpuTree {
+	dir := path.Join(p.cfg.SysRoot, "devices/system/cpu")
+	if node {
+		dir = path.Join(p.cfg.SysRoot, "devices/system/node")
+	}
+	return cpuTree{p: p, node: node, dir: dir}
 }
 
 var _ fs.DirSource = cpuTree{}
@@ -41,12 +53,7 @@ var _ fs.DirSource = cpuTree{}
 // unknown size from costing more.
 const maxSysfsFile = 1 << 20
 
-func (t cpuTree) hostDir() string {
-	if t.node {
-		return path.Join(t.p.cfg.SysRoot, "devices/system/node")
-	}
-	return path.Join(t.p.cfg.SysRoot, "devices/system/cpu")
-}
+func (t cpuTree) hostDir() string { return t.dir }
 
 // view is the caller's CPU map; nil for a caller that sees the host's.
 func (t cpuTree) view(ctx context.Context, pid uint32) (*procfiles.CPUMap, error) {
@@ -94,18 +101,32 @@ func (t cpuTree) hostRel(m *procfiles.CPUMap, rel string) (string, error) {
 	if m == nil || rel == "" {
 		return rel, nil
 	}
-	parts := strings.Split(rel, "/")
-	lvl := t.cpuLevel()
-	if len(parts) > lvl {
-		if n := cpuIndex(parts[lvl]); n >= 0 {
-			h, ok := m.Host(n)
-			if !ok {
-				return "", os.ErrNotExist
-			}
-			parts[lvl] = "cpu" + strconv.Itoa(h)
+	// The component at cpuLevel, found in place: this runs on every
+	// open of a CPU file.
+	start := 0
+	for range t.cpuLevel() {
+		i := strings.IndexByte(rel[start:], '/')
+		if i < 0 {
+			return rel, nil
 		}
+		start += i + 1
 	}
-	return strings.Join(parts, "/"), nil
+	end := len(rel)
+	if i := strings.IndexByte(rel[start:], '/'); i >= 0 {
+		end = start + i
+	}
+	n := cpuIndex(rel[start:end])
+	if n < 0 {
+		return rel, nil
+	}
+	h, ok := m.Host(n)
+	if !ok {
+		return "", os.ErrNotExist
+	}
+	if h == n {
+		return rel, nil
+	}
+	return rel[:start] + "cpu" + strconv.Itoa(h) + rel[end:], nil
 }
 
 // resolve gives the caller's CPU map and the host path rel stands for.

@@ -10,6 +10,7 @@ import (
 	"github.com/cgprocfs/cgprocfs/caller"
 	"github.com/cgprocfs/cgprocfs/cgroupview"
 	"github.com/cgprocfs/cgprocfs/fs"
+	"github.com/cgprocfs/cgprocfs/procfiles"
 )
 
 func dirOf(t *testing.T, p *Provider, path string) fs.DirSource {
@@ -161,5 +162,41 @@ func TestBlockTreeFollowsHost(t *testing.T) {
 	}
 	if _, err := blk.Stat(context.Background(), uint32(os.Getpid()), "sda/size"); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("sda/size: %v, want not found (only stat is served)", err)
+	}
+}
+
+func TestCPUTreeHostRel(t *testing.T) {
+	m := procfiles.NewCPUMap([]int{2, 3})
+	for _, c := range []struct {
+		node      bool
+		rel, want string
+		missing   bool
+	}{
+		{rel: "cpu1/topology/thread_siblings_list", want: "cpu3/topology/thread_siblings_list"},
+		{rel: "cpu0", want: "cpu2"},
+		{rel: "cpu2/online", missing: true},
+		{rel: "online", want: "online"},
+		{rel: "cpufreq/policy0", want: "cpufreq/policy0"},
+		{rel: "cpu01/online", want: "cpu01/online"},
+		{node: true, rel: "node0/cpu1", want: "node0/cpu3"},
+		{node: true, rel: "node0/cpu1/topology", want: "node0/cpu3/topology"},
+		{node: true, rel: "node0", want: "node0"},
+		{node: true, rel: "node0/cpulist", want: "node0/cpulist"},
+		{node: true, rel: "node0/cpu7", missing: true},
+	} {
+		got, err := cpuTree{node: c.node}.hostRel(&m, c.rel)
+		if c.missing {
+			if !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("node=%v %q: %q, %v; want ErrNotExist", c.node, c.rel, got, err)
+			}
+			continue
+		}
+		if err != nil || got != c.want {
+			t.Errorf("node=%v %q: %q, %v; want %q", c.node, c.rel, got, err, c.want)
+		}
+	}
+	// A host caller's view (no map) is the host's path.
+	if got, err := (cpuTree{}).hostRel(nil, "cpu1/online"); err != nil || got != "cpu1/online" {
+		t.Errorf("no map: %q, %v", got, err)
 	}
 }

@@ -43,7 +43,7 @@ type hostList[T any] struct {
 	subsystem string
 
 	mu sync.Mutex
-	// events is a NETLINK_KOBJECT_UEVENT socket, or -1.
+	// events is a non-blocking NETLINK_KOBJECT_UEVENT socket, or -1.
 	events int
 	// list is the parse kept since the last read; valid when kept is.
 	list T
@@ -112,7 +112,9 @@ func (h *hostList[T]) get(read func() (T, error)) (T, error) {
 func (h *hostList[T]) drain() bool {
 	changed := false
 	for {
-		n, _, err := unix.Recvfrom(h.events, h.buf, unix.MSG_DONTWAIT)
+		// read(2), not recvfrom: x/sys's Recvfrom allocates the
+		// sender's address, on every open of a CPU file.
+		n, err := unix.Read(h.events, h.buf)
 		switch {
 		case errors.Is(err, unix.EAGAIN):
 			return changed

@@ -13,7 +13,7 @@ import (
 // The host's disk list is read once, and again only after a block uevent:
 // a socket pair stands in for the kernel's uevent socket.
 func TestHostDisksReadAgainOnlyAfterBlockEvent(t *testing.T) {
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -162,7 +162,7 @@ func (p *Provider) Files() []fs.File {
 		{Path: "proc/vmstat", Content: p.vmstat},
 		// The CPU directories as the caller's container sees them
 		// (cputree.go), each bound into containers as one directory.
-		{Path: "sys/devices/system/cpu", Dir: cpuTree{p: p}, Whole: true},
+		{Path: "sys/devices/system/cpu", Dir: newCPUTree(p, false), Whole: true},
 		// sys/block/<disk>/stat, which iostat reads, for the disks the
 		// host has when asked (blockdir.go); bound file by file, since
 		// the rest of a disk's directory is the host's.
@@ -171,7 +171,7 @@ func (p *Provider) Files() []fs.File {
 	// sys/devices/system/node, where the host has NUMA (lscpu's NUMA
 	// line comes from its nodeN/cpumap).
 	if _, err := os.Stat(filepath.Join(p.cfg.SysRoot, "devices/system/node")); err == nil {
-		files = append(files, fs.File{Path: "sys/devices/system/node", Dir: cpuTree{p: p, node: true}, Whole: true})
+		files = append(files, fs.File{Path: "sys/devices/system/node", Dir: newCPUTree(p, true), Whole: true})
 	}
 	// proc/pressure/{cpu,memory,io}, where the host has them.
 	return append(files, p.pressureFiles()...)
