@@ -27,7 +27,15 @@ func ParseCPUList(data []byte) ([]int, error) {
 		return nil, nil
 	}
 	var cpus []int
-	for item := range bytes.SplitSeq(s, []byte{','}) {
+	// Item by item in place: a SplitSeq iterator's closure was an
+	// allocation on every open of a CPU file.
+	for rest := s; rest != nil; {
+		item := rest
+		if i := bytes.IndexByte(rest, ','); i >= 0 {
+			item, rest = rest[:i], rest[i+1:]
+		} else {
+			rest = nil
+		}
 		if len(item) == 0 {
 			return nil, fmt.Errorf("%w %q: empty item", ErrBadCPUList, s)
 		}
@@ -128,8 +136,8 @@ func (r files) cpuSet(c *Cgroup, name, fallback string) ([]int, error) {
 	// Directory by directory, as the first usually tells: each is opened
 	// (inode-checked) once for both names, and read as the one record a
 	// cgroup file is.
-	read := func(d string) ([]byte, error) {
-		ds := r.openDirs([]string{d})
+	read := func(i int) ([]byte, error) {
+		ds := r.openDirs(dirs[i : i+1]) // no slice made per open
 		defer ds.release()
 		data, err := ds.read(0, name, buf)
 		if errors.Is(err, os.ErrNotExist) && fallback != "" {
@@ -137,8 +145,8 @@ func (r files) cpuSet(c *Cgroup, name, fallback string) ([]int, error) {
 		}
 		return data, err
 	}
-	for _, d := range dirs {
-		data, err := read(d)
+	for i, d := range dirs {
+		data, err := read(i)
 		if errors.Is(err, os.ErrNotExist) {
 			continue
 		}
