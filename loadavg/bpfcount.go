@@ -75,17 +75,7 @@ type TaskStates struct {
 // 5.14 (no task_struct.__state) or without task iterators (5.8), no
 // CAP_BPF/CAP_SYS_ADMIN, or a pid namespace other than the initial one.
 func NewBPFCounter(fs *kernelfs.FS, tidsFile string) (*BPFCounter, error) {
-	spec, err := ebpf.LoadCollectionSpecFromReader(bytes.NewReader(tasksObj))
-	if err != nil {
-		return nil, fmt.Errorf("parsing the embedded BPF object: %w", err)
-	}
-	ps, ok := spec.Programs["loadavg_tasks"]
-	if !ok {
-		return nil, errors.New("the embedded BPF object has no loadavg_tasks program")
-	}
-	// CO-RE relocations resolve against the running kernel's BTF
-	// (/sys/kernel/btf/vmlinux) here.
-	prog, err := ebpf.NewProgram(ps)
+	prog, err := loadProgram("loadavg_tasks")
 	if err != nil {
 		return nil, fmt.Errorf("loading the BPF task iterator: %w", err)
 	}
@@ -104,6 +94,21 @@ func NewBPFCounter(fs *kernelfs.FS, tidsFile string) (*BPFCounter, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// loadProgram loads program name of the embedded object (bpf/tasks.bpf.c).
+// CO-RE relocations resolve against the running kernel's BTF
+// (/sys/kernel/btf/vmlinux) here, and kfunc calls against its functions.
+func loadProgram(name string) (*ebpf.Program, error) {
+	spec, err := ebpf.LoadCollectionSpecFromReader(bytes.NewReader(tasksObj))
+	if err != nil {
+		return nil, fmt.Errorf("parsing the embedded BPF object: %w", err)
+	}
+	ps, ok := spec.Programs[name]
+	if !ok {
+		return nil, fmt.Errorf("the embedded BPF object has no %s program", name)
+	}
+	return ebpf.NewProgram(ps)
 }
 
 // selfCheck runs the iterator from a locked thread, which is running while

@@ -1,8 +1,6 @@
 package loadavg
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -69,15 +67,7 @@ type iterCreate struct {
 // fails before Linux 6.7 (no css_task kfuncs) and wherever BPFCounter
 // fails.
 func NewCgroupTasks(selfDir string) (*CgroupTasks, error) {
-	spec, err := ebpf.LoadCollectionSpecFromReader(bytes.NewReader(tasksObj))
-	if err != nil {
-		return nil, fmt.Errorf("parsing the embedded BPF object: %w", err)
-	}
-	ps, ok := spec.Programs["loadavg_cgroup_tasks"]
-	if !ok {
-		return nil, errors.New("the embedded BPF object has no loadavg_cgroup_tasks program")
-	}
-	prog, err := ebpf.NewProgram(ps)
+	prog, err := loadProgram("loadavg_cgroup_tasks")
 	if err != nil {
 		return nil, fmt.Errorf("loading the BPF cgroup iterator: %w", err)
 	}
