@@ -80,11 +80,22 @@ func NewResolver(cg cgroupview.Reader, fs *kernelfs.FS) (*Resolver, error) {
 // whose container's init is exiting before it was ever seen alive, yields
 // ErrGone, never another process's cgroup.
 func (r *Resolver) Resolve(pid int) (*Caller, error) {
-	// The caller's cgroup file and pid namespace in one go: both of the
-	// one process, whose namespace is then not read again.
+	// The namespace is kept per process (kernelfs): a caller whose kept
+	// one is the daemon's is likely a host process again, and its cgroup
+	// file, which it needs, is read with it and proves it still that
+	// process's. Others (containers, whose own cgroup file is not needed)
+	// get the kept namespace after a cheaper check.
 	buf := r.fs.GetBuf()
 	defer r.fs.PutBuf(buf)
-	data, ns, err := r.fs.PidFileNS(pid, "cgroup", buf)
+	var data []byte
+	var ns uint64
+	var err error
+	read := r.fs.KeptPidNS(pid) == r.selfNS
+	if read {
+		data, ns, err = r.fs.PidFileNS(pid, "cgroup", buf)
+	} else {
+		ns, err = r.fs.PidNS(pid)
+	}
 	if err != nil {
 		return nil, gone(pid, err)
 	}
@@ -92,6 +103,11 @@ func (r *Resolver) Resolve(pid int) (*Caller, error) {
 	if c.HostNS {
 		// The caller itself is alive (it is reading), so its cgroup
 		// file tells where it is.
+		if !read {
+			if data, err = r.fs.PidFile(pid, "cgroup", buf); err != nil {
+				return nil, gone(pid, err)
+			}
+		}
 		c.InitPid = pid
 		c.Cgroup, err = r.parseCgroup(pid, data)
 		if err != nil {

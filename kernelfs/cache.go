@@ -442,6 +442,20 @@ func (c *cache) pidNS(e *entry) (uint64, error) {
 	return ns, nil
 }
 
+// livePidNS is pidNS for a caller that reads nothing else through e: a
+// kept namespace is given only once a lookup in e's directory shows its
+// process still there (a gone process's directory has no entries: ENOENT).
+func (c *cache) livePidNS(e *entry) (uint64, error) {
+	if ns := e.ns.Load(); ns != 0 {
+		if err := unix.Faccessat(e.dir, "ns", unix.F_OK, 0); err != nil {
+			return 0, &os.PathError{Op: "access", Path: e.path + "/ns", Err: err}
+		}
+		return ns, nil
+	}
+	// The readlink through e's directory is the check itself.
+	return c.pidNS(e)
+}
+
 // put keeps a descriptor for the next reader of the file, or closes it when
 // the file, the directory or the budget is full. The caller holds e.
 func (c *cache) put(e *entry, name string, fd int) {

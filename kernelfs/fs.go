@@ -144,7 +144,7 @@ func (fs *FS) PidFileNS(pid int, name string, buf *[]byte) ([]byte, uint64, erro
 			// Not procfs (a fixture tree): by path, as it
 			// comes.
 			fs.cache.release(e)
-			ns, err := fs.PidNS(pid)
+			ns, err := fs.pidNSByPath(pid)
 			if err != nil {
 				return nil, 0, err
 			}

@@ -7,8 +7,48 @@ import (
 	"syscall"
 )
 
-// PidNS is the inode of pid's pid namespace, from its "pid:[N]" link.
+// PidNS is the inode of pid's pid namespace, from its "pid:[N]" link, read
+// once per process and kept on its /proc/<pid> entry (a process never
+// changes its own). A kept one is given after a lookup in the entry's
+// directory shows its process still has the pid, which costs about half the
+// link's readlink; an entry whose process is gone is dropped and the pid
+// looked up afresh.
 func (fs *FS) PidNS(pid int) (uint64, error) {
+	for attempt := 0; ; attempt++ {
+		e, err := fs.cache.pidEntry(pid)
+		if err != nil {
+			return 0, err
+		}
+		if e.dir < 0 {
+			fs.cache.release(e)
+			return fs.pidNSByPath(pid)
+		}
+		ns, err := fs.cache.livePidNS(e)
+		if err != nil && IsGone(err) && attempt == 0 {
+			fs.cache.drop(e)
+			fs.cache.release(e)
+			continue
+		}
+		fs.cache.release(e)
+		return ns, err
+	}
+}
+
+// KeptPidNS is the pid namespace kept for pid's process, unchecked: 0 when
+// none is kept. A hint only (the pid may be another process's by now),
+// for callers that then read through the entry, which checks.
+func (fs *FS) KeptPidNS(pid int) uint64 {
+	fs.cache.mu.Lock()
+	defer fs.cache.mu.Unlock()
+	if e := fs.cache.entries[entryKey{pid: pid}]; e != nil {
+		return e.ns.Load()
+	}
+	return 0
+}
+
+// pidNSByPath reads pid's namespace link by path, where /proc is not
+// procfs (a fixture tree) and nothing is kept.
+func (fs *FS) pidNSByPath(pid int) (uint64, error) {
 	var buf [64]byte
 	p := fs.pidDir(pid) + "/ns/pid"
 	n, err := syscall.Readlink(p, buf[:])

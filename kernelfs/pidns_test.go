@@ -17,7 +17,7 @@ func TestPidFileNSFollowsTheProcessNotThePid(t *testing.T) {
 	}
 	fs := New("/proc", Options{})
 	t.Cleanup(func() { fs.Close() })
-	self, err := fs.PidNS(os.Getpid())
+	self, err := fs.pidNSByPath(os.Getpid())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +47,7 @@ func TestPidFileNSFollowsTheProcessNotThePid(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want, _ := fs.PidNS(pid); ns != want || ns == self {
+	if want, _ := fs.pidNSByPath(pid); ns != want || ns == self {
 		t.Fatalf("pid %d in a new pid namespace: namespace %d, want %d (ours is %d)", pid, ns, want, self)
 	}
 	first.Process.Kill()
@@ -68,6 +68,11 @@ func TestPidFileNSFollowsTheProcessNotThePid(t *testing.T) {
 	}
 	if second == nil {
 		t.Skipf("pid %d was not given again in 50 forks", pid)
+	}
+	// PidNS first, which reads no file through the entry: its lookup
+	// must find the kept entry's process gone.
+	if got, err := fs.PidNS(pid); err != nil || got != self {
+		t.Errorf("PidNS of pid %d, reused by a process in our pid namespace %d: %d, %v", pid, self, got, err)
 	}
 	ns, err = read(pid)
 	if err != nil {
