@@ -56,9 +56,11 @@ type BPFCounter struct {
 	states map[int]byte // tid -> 'R' or 'D', this round
 	out    []byte
 
-	// live is what Fresh serves, apart from the rounds.
-	live freshStates
-	runs sync.WaitGroup
+	// live is what Fresh serves, apart from the rounds, and liveOut
+	// the output buffer of its runs, which never overlap.
+	live    freshStates
+	liveOut []byte
+	runs    sync.WaitGroup
 }
 
 // TaskStates is the tasks that the kernel's load average counts at one
@@ -88,7 +90,7 @@ func NewBPFCounter(fs *kernelfs.FS, tidsFile string) (*BPFCounter, error) {
 		list: threadList{fs: fs, file: tidsFile}, prog: prog, iter: it, stale: true,
 		states: map[int]byte{},
 	}
-	c.live = freshStates{run: c.runInto, runs: &c.runs}
+	c.live = freshStates{run: func(states map[int]byte) error { return c.runInto(&c.liveOut, states) }, runs: &c.runs}
 	if err := c.selfCheck(); err != nil {
 		c.Close()
 		return nil, err

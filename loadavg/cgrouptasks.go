@@ -102,7 +102,7 @@ func (w *CgroupTasks) Fresh(dir string, maxAge time.Duration) (*TaskStates, erro
 	w.mu.Lock()
 	f := w.cgroups[dir]
 	if f == nil {
-		f = &freshStates{run: func(_ *[]byte, states map[int]byte) error {
+		f = &freshStates{run: func(states map[int]byte) error {
 			buf := w.bufs.Get().(*[]byte)
 			defer w.bufs.Put(buf)
 			return w.run(dir, buf, states)

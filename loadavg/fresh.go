@@ -17,15 +17,12 @@ import (
 // too. A caller that comes once a second gets no run it would not have had:
 // it runs the walk itself.
 type freshStates struct {
-	// run walks once, reading its output through *out (grown as
-	// needed, or ignored by a run with buffers of its own), into
-	// states.
-	run  func(out *[]byte, states map[int]byte) error
+	// run walks once, into states.
+	run  func(states map[int]byte) error
 	runs *sync.WaitGroup
 
 	mu   sync.Mutex
 	last *TaskStates
-	out  []byte
 	// asked is when get was last called; running is non-nil, and closed
 	// when done, while a run is under way (err is its error).
 	asked   time.Time
@@ -92,11 +89,11 @@ func (f *freshStates) startRunLocked() {
 }
 
 // runOnce runs the walk, stores the snapshot, and ends the run marked by
-// done; f.mu is not held, and only the run that set running uses f.out.
+// done; f.mu is not held, and runs of one freshStates never overlap.
 func (f *freshStates) runOnce(done chan struct{}) {
 	// Taken before the run: the snapshot is no newer than its start.
 	ts := &TaskStates{Taken: time.Now(), States: map[int]byte{}}
-	err := f.run(&f.out, ts.States)
+	err := f.run(ts.States)
 	f.mu.Lock()
 	if err == nil {
 		f.last = ts

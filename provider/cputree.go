@@ -32,7 +32,7 @@ import (
 type cpuTree struct {
 	p    *Provider
 	node bool
-	// dir is the host directory served (hostDir), joined once.
+	// dir is the host directory served, joined once.
 	dir string
 }
 
@@ -52,8 +52,6 @@ var _ fs.DirSource = cpuTree{}
 // sysfs attributes hold a page; the bound keeps a binary attribute of
 // unknown size from costing more.
 const maxSysfsFile = 1 << 20
-
-func (t cpuTree) hostDir() string { return t.dir }
 
 // view is the caller's CPU map; nil for a caller that sees the host's.
 func (t cpuTree) view(ctx context.Context, pid uint32) (*procfiles.CPUMap, error) {
@@ -94,7 +92,7 @@ func (t cpuTree) cpuLevel() int {
 	return 0
 }
 
-// hostRel maps the caller's rel to the host's path under hostDir: its cpuN
+// hostRel maps the caller's rel to the host's path under dir: its cpuN
 // component becomes the host CPU it shows. A CPU the caller lacks does not
 // exist.
 func (t cpuTree) hostRel(m *procfiles.CPUMap, rel string) (string, error) {
@@ -167,7 +165,7 @@ func (t cpuTree) Stat(ctx context.Context, pid uint32, rel string) (uint32, erro
 		return 0, err
 	}
 	var st syscall.Stat_t
-	if err := syscall.Lstat(path.Join(t.hostDir(), hr), &st); err != nil {
+	if err := syscall.Lstat(path.Join(t.dir, hr), &st); err != nil {
 		return 0, &os.PathError{Op: "lstat", Path: hr, Err: err}
 	}
 	return st.Mode, nil
@@ -178,7 +176,7 @@ func (t cpuTree) List(ctx context.Context, pid uint32, rel string) ([]fs.DirEntr
 	if err != nil {
 		return nil, err
 	}
-	entries, err := os.ReadDir(path.Join(t.hostDir(), hr))
+	entries, err := os.ReadDir(path.Join(t.dir, hr))
 	if err != nil {
 		return nil, err
 	}
@@ -264,12 +262,12 @@ func (t cpuTree) Content(ctx context.Context, pid uint32, rel string) ([]byte, e
 		// hwloc and the like: through a kept descriptor.
 		buf := t.p.cfg.FS.GetBuf()
 		defer t.p.cfg.FS.PutBuf(buf)
-		data, err = t.p.cfg.FS.ReadRecord(path.Join(t.hostDir(), hr), buf)
+		data, err = t.p.cfg.FS.ReadRecord(path.Join(t.dir, hr), buf)
 		if err == nil && m == nil {
 			data = bytes.Clone(data)
 		}
 	} else {
-		data, err = readBounded(path.Join(t.hostDir(), hr))
+		data, err = readBounded(path.Join(t.dir, hr))
 	}
 	if err != nil || m == nil {
 		return data, err
@@ -286,7 +284,7 @@ func (t cpuTree) Content(ctx context.Context, pid uint32, rel string) ([]byte, e
 		return data, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%s/%s: %w", t.hostDir(), hr, err)
+		return nil, fmt.Errorf("%s/%s: %w", t.dir, hr, err)
 	}
 	return out, nil
 }
@@ -296,7 +294,7 @@ func (t cpuTree) Readlink(ctx context.Context, pid uint32, rel string) (string, 
 	if err != nil {
 		return "", err
 	}
-	target, err := os.Readlink(path.Join(t.hostDir(), hr))
+	target, err := os.Readlink(path.Join(t.dir, hr))
 	if err != nil || m == nil {
 		return target, err
 	}

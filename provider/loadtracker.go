@@ -122,17 +122,11 @@ func (p *Provider) newCgroupTasks() (*loadavg.CgroupTasks, string) {
 }
 
 // selfCgroupDir is the directory of the daemon's own cgroup in the
-// hierarchy of loadResource.
+// hierarchy of loadResource, as the resolver places a caller.
 func (p *Provider) selfCgroupDir() (string, error) {
-	buf := p.cfg.FS.GetBuf()
-	defer p.cfg.FS.PutBuf(buf)
-	data, err := p.cfg.FS.PidFile(os.Getpid(), "cgroup", buf)
+	c, err := p.cfg.Resolver.Resolve(os.Getpid())
 	if err != nil {
 		return "", err
 	}
-	cg, err := p.cfg.Cgroups.ParseProcCgroup(data)
-	if err != nil {
-		return "", err
-	}
-	return cg.Dir(loadResource)
+	return c.Cgroup.Dir(loadResource)
 }
