@@ -41,49 +41,48 @@ func TestPidFileNSFollowsTheProcessNotThePid(t *testing.T) {
 		return ns, err
 	}
 
-	first := start(syscall.CLONE_NEWPID)
-	pid := first.Process.Pid
-	ns, err := read(pid)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want, _ := fs.pidNSByPath(pid); ns != want || ns == self {
-		t.Fatalf("pid %d in a new pid namespace: namespace %d, want %d (ours is %d)", pid, ns, want, self)
-	}
-	first.Process.Kill()
-	first.Wait()
+	pidNS := func(pid int) (uint64, error) { return fs.PidNS(pid) }
+	// Each way of asking, first after the pid went to another process.
+	for _, ask := range []struct {
+		name string
+		ns   func(int) (uint64, error)
+	}{{"PidFileNS", read}, {"PidNS", pidNS}} {
+		first := start(syscall.CLONE_NEWPID)
+		pid := first.Process.Pid
+		ns, err := read(pid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want, _ := fs.pidNSByPath(pid); ns != want || ns == self {
+			t.Fatalf("pid %d in a new pid namespace: namespace %d, want %d (ours is %d)", pid, ns, want, self)
+		}
+		first.Process.Kill()
+		first.Wait()
 
-	// The pid again, for a process in our namespace, while the cache
-	// still holds the first one's entry: ns_last_pid makes the next fork
-	// take it, unless another fork on the host comes first.
-	var second *exec.Cmd
-	for range 50 {
-		if err := os.WriteFile("/proc/sys/kernel/ns_last_pid", []byte(strconv.Itoa(pid-1)), 0); err != nil {
-			t.Skipf("cannot choose the next pid: %v", err)
+		// The pid again, for a process in our namespace, while the
+		// cache still holds the first one's entry: ns_last_pid makes
+		// the next fork take it, unless another fork on the host
+		// comes first.
+		var second *exec.Cmd
+		for range 50 {
+			if err := os.WriteFile("/proc/sys/kernel/ns_last_pid", []byte(strconv.Itoa(pid-1)), 0); err != nil {
+				t.Skipf("cannot choose the next pid: %v", err)
+			}
+			if c := start(0); c.Process.Pid == pid {
+				second = c
+				break
+			}
 		}
-		if c := start(0); c.Process.Pid == pid {
-			second = c
-			break
+		if second == nil {
+			t.Skipf("pid %d was not given again in 50 forks", pid)
 		}
-	}
-	if second == nil {
-		t.Skipf("pid %d was not given again in 50 forks", pid)
-	}
-	// PidNS first, which reads no file through the entry: its lookup
-	// must find the kept entry's process gone.
-	if got, err := fs.PidNS(pid); err != nil || got != self {
-		t.Errorf("PidNS of pid %d, reused by a process in our pid namespace %d: %d, %v", pid, self, got, err)
-	}
-	ns, err = read(pid)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ns != self {
-		t.Errorf("pid %d reused by a process in our pid namespace %d: got namespace %d", pid, self, ns)
-	}
-	second.Process.Kill()
-	second.Wait()
-	if _, err := read(pid); !IsGone(err) {
-		t.Errorf("pid %d exited: got %v, want an error that says it is gone", pid, err)
+		if got, err := ask.ns(pid); err != nil || got != self {
+			t.Errorf("%s of pid %d, reused by a process in our pid namespace %d: %d, %v", ask.name, pid, self, got, err)
+		}
+		second.Process.Kill()
+		second.Wait()
+		if _, err := ask.ns(pid); !IsGone(err) {
+			t.Errorf("%s of pid %d, exited: got %v, want an error that says it is gone", ask.name, pid, err)
+		}
 	}
 }
